@@ -1,0 +1,162 @@
+"""``python -m cinescene``: the command line over the same core functions the app uses."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from .config import PRESETS, TINY
+from .errors import CinesceneError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad arguments on one line (and exits 2, as argparse does)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def _add_model_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="hub id, local diffusers folder, or 'tiny' (default: the 480P model on a GPU, tiny on a CPU)",
+    )
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--memory", default="none", help="none, model-offload or group-offload")
+    parser.add_argument("--vae-tiling", action="store_true", help="decode the video in tiles (less VRAM)")
+
+
+def _add_sample_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--image", required=True, help="the first frame (png, jpg, webp)")
+    parser.add_argument("--prompt", required=True)
+    parser.add_argument("--negative-prompt", default=None, help="default: Wan's own negative prompt")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=None, help="denoising steps (model default: 40)")
+    parser.add_argument("--frames", type=int, default=None, help="4k+1, at most 241 (model default: 81)")
+    parser.add_argument("--guidance", type=float, default=None, help="classifier-free guidance (default 5.0)")
+    parser.add_argument("--shift", type=float, default=None, help="flow shift (default: 3.0 at 480P, 5.0 at 720P)")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default=None, help="target pixel area")
+    parser.add_argument("--height", type=int, default=None, help="multiple of 16 (default: from the image)")
+    parser.add_argument("--width", type=int, default=None, help="multiple of 16 (default: from the image)")
+    parser.add_argument("--fps", type=int, default=None, help="frame rate of the written mp4 (default 16)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m cinescene", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("sample", help="generate a video from a still and a prompt")
+    _add_model_args(p)
+    _add_sample_args(p)
+    p.add_argument("--out", required=True, help="output .mp4; the JSON record is written beside it")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_sample)
+    return parser
+
+
+def model_spec(args: argparse.Namespace) -> Any:
+    from .config import ModelSpec
+    from .loading import auto_model
+
+    model = args.model
+    if model is None:
+        model = auto_model()
+        if model == TINY:
+            print(
+                "note: no CUDA device and no --model given: using the tiny offline model (its pictures are noise)",
+                file=sys.stderr,
+            )
+    return ModelSpec(model=model, device=args.device, memory=args.memory, vae_tiling=args.vae_tiling)
+
+
+def sample_settings(args: argparse.Namespace, spec: Any) -> Any:
+    from .loading import defaults_for
+
+    defaults = defaults_for(spec.model)
+    return defaults.settings(
+        args.prompt,
+        negative_prompt=args.negative_prompt,
+        seed=args.seed,
+        steps=args.steps,
+        frames=args.frames,
+        guidance=args.guidance,
+        shift=args.shift,
+        preset=args.preset,
+        height=args.height,
+        width=args.width,
+        fps=args.fps,
+    )
+
+
+class _StepBar:
+    """A tqdm bar fed by the sampler's on_step callback."""
+
+    def __init__(self, desc: str, enabled: bool = True) -> None:
+        self.desc, self.enabled, self.bar = desc, enabled, None
+
+    def __call__(self, step: int, total: int, info: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=total, desc=self.desc, unit="step", file=sys.stderr)
+        self.bar.update(step - self.bar.n)
+        if step >= total:
+            self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from . import loading, media, sampler
+
+    spec = model_spec(args)
+    settings = sample_settings(args, spec)
+    # Everything the user typed is checked before the (possibly minutes-long) model load.
+    sampler.validate_settings(settings)
+    out = sampler.check_output_path(args.out)
+    image = media.load_image(args.image)
+    model = loading.get_model(spec)
+    bar = _StepBar("denoising", enabled=not args.quiet)
+    try:
+        result = sampler.sample_to_file(model, image, settings, out, on_step=bar)
+    finally:
+        bar.close()
+    s = result.settings
+    print(
+        f"wrote {result.video_path} ({s.frames} frames, {s.width}x{s.height}, seed {s.seed}) "
+        f"and {result.record_path} in {result.timings['total']:.1f} s"
+    )
+    return 0
+
+
+def quiet_libraries() -> None:
+    """Keep library chatter ("Couldn't connect to the Hub ...") off the terminal; our errors say it better.
+
+    Must run before diffusers/transformers are imported: they read these once.
+    """
+    for var in ("DIFFUSERS_VERBOSITY", "TRANSFORMERS_VERBOSITY"):
+        os.environ.setdefault(var, "error")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    quiet_libraries()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except CinesceneError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

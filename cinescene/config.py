@@ -1,0 +1,101 @@
+"""Settings as dataclasses, with Wan2.1's official defaults in one place."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+HUB_480P = "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"
+HUB_720P = "Wan-AI/Wan2.1-I2V-14B-720P-Diffusers"
+TINY = "tiny"
+DEFAULT_MODEL = HUB_480P
+
+# Wan's own default negative prompt (Wan2.1 shared_config.py). The model was
+# trained and tuned with this exact Chinese text, so it works better than any
+# English paraphrase.
+DEFAULT_NEGATIVE_PROMPT = (
+    "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，"
+    "低质量，JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，"
+    "毁容的，形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走"
+)
+
+MAX_FRAMES = 241  # 15 s at 16 fps; beyond this Wan2.1 loses coherence and RoPE tables run short
+MAX_SIDE = 1280
+SIZE_MULTIPLE = 16  # VAE stride 8 x transformer patch 2
+MAX_PROMPT_CHARS = 2000
+MAX_STEPS = 200
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A resolution target: the pixel area to aim for and its recommended flow shift."""
+
+    name: str
+    area: int
+    shift: float
+
+
+PRESETS: dict[str, Preset] = {
+    "480P": Preset("480P", 480 * 832, 3.0),
+    "720P": Preset("720P", 720 * 1280, 5.0),
+    # Not an official Wan resolution: a small area so the tiny CPU model (and a
+    # quick look at a real one) answers in seconds.
+    "preview": Preset("preview", 128 * 224, 3.0),
+}
+
+
+@dataclass
+class SampleSettings:
+    """Everything that decides a generated video apart from the model and image.
+
+    ``None`` for ``shift``, ``height`` and ``width`` means "derive it": shift from
+    the preset, size from the input image's aspect ratio at the preset's area.
+    """
+
+    prompt: str
+    negative_prompt: str = DEFAULT_NEGATIVE_PROMPT
+    seed: int = 0
+    steps: int = 40
+    frames: int = 81
+    guidance: float = 5.0
+    shift: float | None = None
+    preset: str = "480P"
+    height: int | None = None
+    width: int | None = None
+    fps: int = 16
+
+    def replace(self, **changes: Any) -> SampleSettings:
+        """A copy with ``changes`` applied; ``None`` values are ignored."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What to load. Frozen and hashable: it is the key of the pipeline cache."""
+
+    model: str = DEFAULT_MODEL
+    device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
+    memory: str = "none"  # see loading.MEMORY_MODES
+    vae_tiling: bool = False
+    seed: int = 0  # only used by the tiny model's random weights
+
+
+@dataclass(frozen=True)
+class ModelDefaults:
+    """Per-model sample defaults the UI and CLI start from."""
+
+    preset: str = "480P"
+    steps: int = 40
+    frames: int = 81
+    guidance: float = 5.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def settings(self, prompt: str = "", **overrides: Any) -> SampleSettings:
+        base = SampleSettings(
+            prompt=prompt, preset=self.preset, steps=self.steps, frames=self.frames, guidance=self.guidance
+        )
+        return base.replace(**overrides)

@@ -1,0 +1,200 @@
+"""Image + prompt to video with Wan2.1 I2V, through diffusers' WanImageToVideoPipeline."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from . import atomic, media
+from .config import MAX_FRAMES, MAX_PROMPT_CHARS, MAX_SIDE, MAX_STEPS, PRESETS, SIZE_MULTIPLE, SampleSettings
+from .errors import InputError
+from .loading import LoadedModel
+from .record import build_record
+
+# on_step(step, total, info): step counts from 1; info holds "timestep" and "elapsed" (seconds).
+StepCallback = Callable[[int, int, dict[str, Any]], None]
+MAX_SEED = 2**63 - 1
+
+
+@dataclass
+class SampleResult:
+    frames: np.ndarray  # (T, H, W, 3) uint8
+    settings: SampleSettings  # fully resolved: size and shift filled in
+    timings: dict[str, float] = field(default_factory=dict)
+    record: dict[str, Any] | None = None
+    video_path: Path | None = None
+    record_path: Path | None = None
+
+
+def validate_settings(settings: SampleSettings) -> None:
+    """Raise InputError naming the first unusable value; nothing else is checked here."""
+    if not isinstance(settings.prompt, str) or not settings.prompt.strip():
+        raise InputError("the prompt is empty: describe the shot")
+    if len(settings.prompt) > MAX_PROMPT_CHARS:
+        raise InputError(f"the prompt is {len(settings.prompt)} characters; the limit is {MAX_PROMPT_CHARS}")
+    if len(settings.negative_prompt or "") > MAX_PROMPT_CHARS:
+        raise InputError(f"the negative prompt is over {MAX_PROMPT_CHARS} characters")
+    if not isinstance(settings.frames, int) or settings.frames < 1 or (settings.frames - 1) % 4:
+        raise InputError(f"frames must be of the form 4k+1 (1, 5, ..., 81, ...), got {settings.frames}")
+    if settings.frames > MAX_FRAMES:
+        raise InputError(f"frames must be at most {MAX_FRAMES}, got {settings.frames}")
+    if not isinstance(settings.steps, int) or not 1 <= settings.steps <= MAX_STEPS:
+        raise InputError(f"steps must be between 1 and {MAX_STEPS}, got {settings.steps}")
+    if not 0 <= settings.guidance <= 30 or not np.isfinite(settings.guidance):
+        raise InputError(f"guidance must be between 0 and 30, got {settings.guidance}")
+    if settings.shift is not None and not (0 < settings.shift <= 50 and np.isfinite(settings.shift)):
+        raise InputError(f"shift must be above 0 and at most 50, got {settings.shift}")
+    if not isinstance(settings.seed, int) or not 0 <= settings.seed <= MAX_SEED:
+        raise InputError(f"seed must be an integer between 0 and {MAX_SEED}, got {settings.seed}")
+    if settings.preset not in PRESETS:
+        raise InputError(f"unknown size preset {settings.preset!r}: choose one of {', '.join(PRESETS)}")
+    if not 1 <= settings.fps <= 120:
+        raise InputError(f"fps must be between 1 and 120, got {settings.fps}")
+    for name in ("height", "width"):
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if not isinstance(value, int) or value < SIZE_MULTIPLE or value % SIZE_MULTIPLE:
+            raise InputError(f"{name} must be a positive multiple of {SIZE_MULTIPLE}, got {value}")
+        if value > MAX_SIDE:
+            raise InputError(f"{name} must be at most {MAX_SIDE}, got {value}")
+
+
+def resolve_settings(settings: SampleSettings, image_size: tuple[int, int]) -> SampleSettings:
+    """Validate and fill in size and shift. ``image_size`` is PIL's (width, height)."""
+    validate_settings(settings)
+    preset = PRESETS[settings.preset]
+    img_w, img_h = image_size
+    height, width = settings.height, settings.width
+    if height is None or width is None:
+        auto_h, auto_w = media.size_for_area(img_h / img_w, preset.area)
+        if height is None and width is None:
+            height, width = auto_h, auto_w
+        elif height is None:
+            height = _round_side(width * img_h / img_w)
+        else:
+            width = _round_side(height * img_w / img_h)
+    shift = settings.shift if settings.shift is not None else preset.shift
+    return dataclasses.replace(settings, height=height, width=width, shift=shift)
+
+
+def _round_side(value: float) -> int:
+    return int(min(MAX_SIDE, max(SIZE_MULTIPLE, round(value / SIZE_MULTIPLE) * SIZE_MULTIPLE)))
+
+
+def check_output_path(out: str | os.PathLike[str]) -> Path:
+    """Refuse an output path we could not write, before any work is done."""
+    out = Path(out)
+    if out.suffix.lower() != ".mp4":
+        raise InputError(f"the output must be an .mp4 file, got {out.name!r}")
+    if out.is_dir():
+        raise InputError(f"the output path is a folder: {out}")
+    parent = out.parent
+    if not parent.is_dir():
+        raise InputError(f"the output folder does not exist: {parent}")
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"the output folder is not writable: {parent}")
+    return out
+
+
+def pipeline_kwargs(model: LoadedModel, image: Image.Image, settings: SampleSettings) -> dict[str, Any]:
+    """The exact arguments cinescene passes to WanImageToVideoPipeline.__call__ (benchmarks reuse them)."""
+    assert settings.height is not None and settings.width is not None, "resolve_settings first"
+    return dict(
+        image=media.fit_image(image, settings.width, settings.height),
+        prompt=settings.prompt,
+        negative_prompt=settings.negative_prompt or None,
+        height=settings.height,
+        width=settings.width,
+        num_frames=settings.frames,
+        num_inference_steps=settings.steps,
+        guidance_scale=settings.guidance,
+        # A CPU generator makes the initial noise identical on every device.
+        generator=torch.Generator(device="cpu").manual_seed(settings.seed),
+        output_type="np",
+    )
+
+
+def apply_shift(pipe: Any, shift: float) -> None:
+    """Set the flow shift on whichever flow scheduler the pipeline carries (UniPC or FlowMatch Euler)."""
+    scheduler = pipe.scheduler
+    key = "flow_shift" if "flow_shift" in scheduler.config else "shift"
+    if scheduler.config.get(key) != shift:
+        pipe.scheduler = type(scheduler).from_config(scheduler.config, **{key: shift})
+
+
+def sample(
+    model: LoadedModel,
+    image: Image.Image,
+    settings: SampleSettings,
+    on_step: StepCallback | None = None,
+) -> SampleResult:
+    """Generate one video. Same model, image, settings and seed give identical frames on CPU."""
+    settings = resolve_settings(settings, image.size)
+    started = time.perf_counter()
+    pipe = model.pipe
+    with model.lock:
+        apply_shift(pipe, float(settings.shift))
+        kwargs = pipeline_kwargs(model, image, settings)
+        if on_step is not None:
+            total = settings.steps
+
+            def _callback(_pipe: Any, i: int, t: torch.Tensor, _kw: dict[str, Any]) -> dict[str, Any]:
+                on_step(i + 1, total, {"timestep": float(t), "elapsed": time.perf_counter() - started})
+                return {}
+
+            kwargs["callback_on_step_end"] = _callback
+        output = pipe(**kwargs)
+    frames = media.to_uint8(output.frames[0])
+    return SampleResult(frames=frames, settings=settings, timings={"sample": time.perf_counter() - started})
+
+
+def sample_to_file(
+    model: LoadedModel,
+    image: Image.Image,
+    settings: SampleSettings,
+    out: str | os.PathLike[str],
+    on_step: StepCallback | None = None,
+    extra_record: dict[str, Any] | None = None,
+) -> SampleResult:
+    """Generate, then write ``out`` (mp4) and ``out`` with .json (the record), each atomically."""
+    out = check_output_path(out)
+    started = time.perf_counter()
+    result = sample(model, image, settings, on_step=on_step)
+    write_started = time.perf_counter()
+    media.write_video(result.frames, out, fps=result.settings.fps)
+    result.timings["write"] = time.perf_counter() - write_started
+    result.timings["total"] = time.perf_counter() - started
+    record = build_record(
+        kind="sample",
+        model=model.describe(),
+        settings=result.settings.to_dict(),
+        input_image={
+            "width": image.width,
+            "height": image.height,
+            "sha256_pixels": hashlib.sha256(image.tobytes()).hexdigest(),
+        },
+        output={
+            "video": out.name,
+            "frames": int(result.frames.shape[0]),
+            "height": int(result.frames.shape[1]),
+            "width": int(result.frames.shape[2]),
+            "fps": result.settings.fps,
+        },
+        elapsed_seconds={k: round(v, 4) for k, v in result.timings.items()},
+        **(extra_record or {}),
+    )
+    record_path = out.with_suffix(".json")
+    atomic.write_json(record_path, record)
+    result.record, result.video_path, result.record_path = record, out, record_path
+    return result

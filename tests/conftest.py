@@ -1,0 +1,160 @@
+"""Shared fixtures: offline guard, the tiny pipeline (built once), small stills."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+# Before anything imports huggingface_hub/diffusers/gradio.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+os.environ["DIFFUSERS_VERBOSITY"] = "error"
+os.environ["TRANSFORMERS_VERBOSITY"] = "error"
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+sys.path.insert(0, str(TESTS))
+
+import netguard  # noqa: E402
+
+netguard.install()
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "allow_blocked_network: the test provokes a blocked connection on purpose")
+
+
+@pytest.fixture(scope="session")
+def netguard_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    log = tmp_path_factory.mktemp("netguard") / "attempts.log"
+    log.touch()
+    os.environ[netguard.LOG_ENV] = str(log)
+    return log
+
+
+@pytest.fixture(autouse=True)
+def _no_network(request: pytest.FixtureRequest, netguard_log: Path) -> Iterator[None]:
+    """Fail any test during which something (here or in a subprocess) tried to leave the machine."""
+    before_local = len(netguard.attempts)
+    before_log = netguard_log.read_text()
+    yield
+    if request.node.get_closest_marker("allow_blocked_network"):
+        return
+    new = netguard.attempts[before_local:] + netguard_log.read_text()[len(before_log):].splitlines()
+    assert not new, f"the test tried to reach the network: {new}"
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """Environment for subprocesses: offline, and the network guard loaded through sitecustomize."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(TESTS / "netguard_site"), str(ROOT)])
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="session")
+def tiny_model():  # type: ignore[no-untyped-def]
+    """The tiny pipeline, built once per test run and shared (it is also loading's cached model)."""
+    from cinescene import loading
+    from cinescene.config import ModelSpec
+
+    return loading.get_model(ModelSpec(model="tiny"))
+
+
+def make_still(path: Path, width: int = 96, height: int = 64, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width]
+    base = np.stack([xx / width, yy / height, 0.5 + 0.0 * xx], axis=-1) * 200
+    pixels = np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def still(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_still(tmp_path_factory.mktemp("stills") / "still.png")
+
+
+@pytest.fixture
+def small_settings():  # type: ignore[no-untyped-def]
+    """Settings that make the tiny model answer in well under a second."""
+    from cinescene.config import SampleSettings
+
+    return SampleSettings(prompt="a slow dolly-in on a lighthouse at dusk", steps=3, frames=5, height=32, width=48,
+                          preset="preview")
+
+
+def files_under(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class AppServer:
+    """``python app.py`` in a subprocess, as a user starts it (no --model: tiny on this CPU machine)."""
+
+    def __init__(self, outputs: Path, extra_args: list[str] | None = None, env: dict[str, str] | None = None):
+        import subprocess
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.outputs = outputs
+        self.log = outputs.parent / f"app-{self.port}.log"
+        self._log_fh = open(self.log, "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "app.py", "--port", str(self.port), "--outputs", str(outputs), *(extra_args or [])],
+            cwd=ROOT, env=env or subprocess_env(), stdout=self._log_fh, stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, timeout: float = 180.0) -> None:
+        import time
+        import urllib.request
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"app exited with {self.proc.returncode}:\n{self.log.read_text()}")
+            try:
+                with urllib.request.urlopen(self.url + "config", timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.5)
+        raise TimeoutError(f"app did not answer within {timeout} s:\n{self.log.read_text()}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except Exception:
+            self.proc.kill()
+        self._log_fh.close()
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory: pytest.TempPathFactory, netguard_log: Path) -> Iterator[AppServer]:
+    server = AppServer(tmp_path_factory.mktemp("app") / "outputs")
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def app_client(app_server: AppServer):  # type: ignore[no-untyped-def]
+    from gradio_client import Client
+
+    return Client(app_server.url, verbose=False)

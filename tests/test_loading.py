@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+
+from cinescene import loading
+from cinescene.config import HUB_480P, HUB_720P, ModelSpec
+from cinescene.errors import InputError, ModelNotFoundError
+
+
+def test_tiny_uses_the_real_classes_with_image_cross_attention(tiny_model):
+    from diffusers import AutoencoderKLWan, WanImageToVideoPipeline, WanTransformer3DModel
+    from transformers import CLIPVisionModel, UMT5EncoderModel
+
+    pipe = tiny_model.pipe
+    assert isinstance(pipe, WanImageToVideoPipeline)
+    assert isinstance(pipe.transformer, WanTransformer3DModel)
+    assert isinstance(pipe.vae, AutoencoderKLWan)
+    assert isinstance(pipe.text_encoder, UMT5EncoderModel)
+    assert isinstance(pipe.image_encoder, CLIPVisionModel)
+    cfg = pipe.transformer.config
+    assert cfg.image_dim == pipe.image_encoder.config.hidden_size
+    assert cfg.added_kv_proj_dim == cfg.num_attention_heads * cfg.attention_head_dim
+    assert cfg.in_channels == 2 * pipe.vae.config.z_dim + pipe.vae_scale_factor_temporal
+    assert pipe.transformer.blocks[0].attn2.add_k_proj is not None
+    assert tiny_model.is_tiny and tiny_model.device.type == "cpu"
+    assert tiny_model.dtype == torch.float32 and pipe.vae.dtype == torch.float32
+
+
+def test_tiny_is_deterministic_and_leaves_global_rng_alone():
+    state = torch.random.get_rng_state()
+    a = loading.build_tiny_pipeline(seed=0).transformer.state_dict()
+    b = loading.build_tiny_pipeline(seed=0).transformer.state_dict()
+    c = loading.build_tiny_pipeline(seed=1).transformer.state_dict()
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], c[k]) for k in a)
+
+
+def test_get_model_caches_one_pipeline(tiny_model):
+    assert loading.get_model(ModelSpec(model="tiny")) is tiny_model
+
+
+def test_auto_model_is_tiny_without_cuda():
+    assert not torch.cuda.is_available()
+    assert loading.auto_model() == "tiny"
+    assert loading.resolve_device("auto").type == "cpu"
+
+
+def test_defaults_follow_the_model():
+    assert loading.defaults_for(HUB_480P).preset == "480P"
+    assert loading.defaults_for(HUB_720P).preset == "720P"
+    assert loading.defaults_for(HUB_480P).steps == 40 and loading.defaults_for(HUB_480P).frames == 81
+    assert loading.defaults_for("tiny").preset == "preview"
+
+
+def test_local_folder_round_trip(tiny_model, tmp_path, still, small_settings):
+    from cinescene import media, sampler
+
+    folder = tmp_path / "wan-tiny"
+    tiny_model.pipe.save_pretrained(folder)
+    local = loading.load_model(ModelSpec(model=str(folder)))
+    assert local.source == "local" and local.model_id == str(folder.resolve())
+    image = media.load_image(still)
+    a = sampler.sample(tiny_model, image, small_settings).frames
+    b = sampler.sample(local, image, small_settings).frames
+    assert (a == b).all()
+
+
+def test_folder_without_model_index_is_refused(tmp_path):
+    with pytest.raises(InputError, match="model_index.json"):
+        loading.load_model(ModelSpec(model=str(tmp_path)))
+
+
+def test_folder_with_another_pipeline_is_refused(tmp_path):
+    (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": "FluxPipeline"}))
+    with pytest.raises(InputError, match="FluxPipeline"):
+        loading.load_model(ModelSpec(model=str(tmp_path)))
+
+
+def test_nonsense_model_name_is_refused():
+    with pytest.raises(InputError, match="neither an existing folder nor a hub id"):
+        loading.load_model(ModelSpec(model="no such model!"))
+
+
+@pytest.mark.parametrize("memory", ["model-offload", "group-offload"])
+def test_offload_modes_need_cuda(memory):
+    with pytest.raises(InputError, match="needs a CUDA device"):
+        loading.load_model(ModelSpec(model="tiny", memory=memory))
+
+
+def test_unknown_memory_mode_and_device():
+    with pytest.raises(InputError, match="unknown memory mode"):
+        loading.load_model(ModelSpec(model="tiny", memory="lots"))
+    with pytest.raises(InputError, match="no CUDA device"):
+        loading.resolve_device("cuda")
+
+
+def test_offline_hub_error_names_id_cache_and_tiny(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelNotFoundError) as info:
+        loading.load_model(ModelSpec(model=HUB_720P))
+    message = str(info.value)
+    assert HUB_720P in message and "cache" in message and "--model tiny" in message
+    assert "\n" not in message
+
+
+@pytest.mark.allow_blocked_network
+def test_unreachable_hub_error(monkeypatch, tmp_path):
+    """With the hub switched on but the network blocked, the answer is the same clear error."""
+    import netguard
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path))  # empty cache
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+    before = len(netguard.attempts)
+    with pytest.raises(ModelNotFoundError, match="unreachable"):
+        loading.load_model(ModelSpec(model=HUB_480P))
+    assert len(netguard.attempts) > before, "the hub was not even tried"
+    assert os.environ.get("HF_HUB_OFFLINE") is None

@@ -1,0 +1,57 @@
+"""The app through its HTTP API (gradio_client) against a real ``python app.py`` on loopback."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cinescene import media
+
+GEN_DEFAULTS = dict(negative_prompt="", preset="preview", frames=5, steps=2, guidance=5.0, seed=3, shift=None,
+                    height=32, width=48)
+
+
+def generate(client, image, **changes):
+    from gradio_client import handle_file
+
+    args = {**GEN_DEFAULTS, "prompt": "a lighthouse at dusk", **changes}
+    return client.predict(handle_file(str(image)) if image else None, args.pop("prompt"), *args.values(),
+                          api_name="/generate")
+
+
+def test_every_event_has_an_api_name(app_client):
+    endpoints = app_client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    assert {"/generate", "/randomize_seed"} <= set(endpoints)
+
+
+def test_generate_returns_video_and_record(app_client, app_server, still):
+    video_path, record = generate(app_client, still)
+    video = media.read_video(video_path)
+    assert video.num_frames == 5 and video.size == (32, 48)
+    assert record["settings"]["seed"] == 3 and record["model"]["id"] == "tiny"
+    written = list(app_server.outputs.glob("sample-*/video.json"))
+    assert any(json.loads(p.read_text())["settings"] == record["settings"] for p in written)
+
+
+def test_randomize_seed(app_client):
+    seeds = {app_client.predict(api_name="/randomize_seed") for _ in range(3)}
+    assert all(isinstance(s, (int, float)) and 0 <= s < 2**32 for s in seeds) and len(seeds) > 1
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [(dict(prompt=""), "prompt is empty"), (dict(frames=6), "4k+1"), (dict(height=40), "multiple of 16")],
+)
+def test_bad_input_is_a_clear_error(app_client, still, changes, message):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match=message.replace("+", r"\+")):
+        generate(app_client, still, **changes)
+
+
+def test_missing_image_is_a_clear_error(app_client):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="no image"):
+        generate(app_client, None)
