@@ -37,6 +37,14 @@ def _is_local(host: object) -> bool:
     return address.is_loopback or address.is_unspecified
 
 
+def _is_numeric(host: object) -> bool:
+    try:
+        ipaddress.ip_address(str(host.decode() if isinstance(host, bytes) else host).strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
 def _record(what: str) -> None:
     attempts.append(what)
     log = os.environ.get(LOG_ENV)
@@ -74,7 +82,8 @@ def install() -> None:
         return real_connect_ex(self, address)
 
     def getaddrinfo(host: object, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
-        if not _is_local(host):
+        # Numeric addresses need no DNS; connect() judges them.
+        if not _is_local(host) and not _is_numeric(host):
             _record(f"resolve {host!r}")
             raise socket.gaierror(socket.EAI_NONAME, f"name resolution blocked in tests: {host!r}")
         return real_getaddrinfo(host, *args, **kwargs)

@@ -121,3 +121,11 @@ def test_unreachable_hub_error(monkeypatch, tmp_path):
         loading.load_model(ModelSpec(model=HUB_480P))
     assert len(netguard.attempts) > before, "the hub was not even tried"
     assert os.environ.get("HF_HUB_OFFLINE") is None
+
+
+def test_vae_tiling_is_switched_on(still, small_settings):
+    from cinescene import media, sampler
+
+    model = loading.load_model(ModelSpec(model="tiny", vae_tiling=True))
+    assert model.pipe.vae.use_tiling
+    assert sampler.sample(model, media.load_image(still), small_settings).frames.shape == (5, 32, 48, 3)

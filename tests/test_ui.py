@@ -55,3 +55,18 @@ def test_missing_image_is_a_clear_error(app_client):
 
     with pytest.raises(AppError, match="no image"):
         generate(app_client, None)
+
+
+def test_progress_callback_moves_per_step():
+    from cinescene import ui
+
+    calls = []
+
+    class FakeProgress:
+        def __call__(self, progress, desc=None, total=None, unit="steps"):
+            calls.append(progress)
+
+    on_step = ui._progress_callback(FakeProgress(), "denoising")
+    for i in range(1, 4):
+        on_step(i, 3, {"timestep": 0.0, "elapsed": 0.0})
+    assert calls == [(1, 3), (2, 3), (3, 3)]
