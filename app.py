@@ -21,9 +21,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory", default="none", help="none, model-offload or group-offload")
     parser.add_argument("--vae-tiling", action="store_true")
     parser.add_argument("--outputs", default=None, help="folder for generated files (default: ./outputs)")
+    parser.add_argument("--loras", default=None, help="adapter library (default: ./loras)")
     args = parser.parse_args(argv)
 
-    from cinescene import loading, outputs, ui
+    from cinescene import adapters, loading, outputs, ui
     from cinescene.config import TINY, ModelSpec
     from cinescene.errors import CinesceneError
 
@@ -38,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     except (CinesceneError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    demo = ui.build_app(ui.AppContext(spec=spec, outputs_root=outputs_root, banner=banner))
+    library = adapters.AdapterLibrary(args.loras or adapters.DEFAULT_LIBRARY)
+    demo = ui.build_app(ui.AppContext(spec=spec, outputs_root=outputs_root, library=library, banner=banner))
     try:
         demo.launch(server_name=args.host, server_port=args.port, share=args.share,
                     allowed_paths=[str(outputs_root.resolve())], show_error=True)

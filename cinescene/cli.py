@@ -30,6 +30,17 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vae-tiling", action="store_true", help="decode the video in tiles (less VRAM)")
 
 
+def _add_library_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--loras", default=None, help="adapter library folder (default: ./loras or $CINESCENE_LORAS)")
+
+
+def _add_adapter_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--style", default=None, metavar="NAME[:W[:END]]",
+                        help="style adapter, strength W (default 1; END ramps it over the steps)")
+    parser.add_argument("--motion", default=None, metavar="NAME[:W[:END]]", help="motion adapter, as --style")
+    _add_library_arg(parser)
+
+
 def _add_sample_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image", required=True, help="the first frame (png, jpg, webp)")
     parser.add_argument("--prompt", required=True)
@@ -52,10 +63,69 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sample", help="generate a video from a still and a prompt")
     _add_model_args(p)
     _add_sample_args(p)
+    _add_adapter_args(p)
     p.add_argument("--out", required=True, help="output .mp4; the JSON record is written beside it")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_sample)
+
+    adapters = sub.add_parser("adapters", help="the style and motion LoRA library")
+    asub = adapters.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    a = asub.add_parser("list", help="list the library")
+    a.add_argument("--kind", choices=("style", "motion"), default=None)
+    a.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_library_arg(a)
+    a.set_defaults(func=cmd_adapters_list)
+    a = asub.add_parser("inspect", help="show one adapter's sidecar")
+    a.add_argument("name")
+    _add_library_arg(a)
+    a.set_defaults(func=cmd_adapters_inspect)
+    a = asub.add_parser("import", help="add a .safetensors LoRA (diffusers, peft, ComfyUI, musubi or DiffSynth)")
+    a.add_argument("file")
+    a.add_argument("--kind", choices=("style", "motion"), required=True)
+    a.add_argument("--name", default=None, help="default: from the file name")
+    a.add_argument("--base", default=None, help="the model it was trained for: hub id, folder or tiny (default: 480P)")
+    a.add_argument("--description", default="")
+    a.add_argument("--strength", type=float, default=1.0, help="default strength shown in the app")
+    a.add_argument("--overwrite", action="store_true")
+    _add_library_arg(a)
+    a.set_defaults(func=cmd_adapters_import)
+    a = asub.add_parser("rename", help="rename an adapter")
+    a.add_argument("name")
+    a.add_argument("new_name")
+    _add_library_arg(a)
+    a.set_defaults(func=cmd_adapters_rename)
+    a = asub.add_parser("remove", help="delete an adapter and its sidecar")
+    a.add_argument("name")
+    _add_library_arg(a)
+    a.set_defaults(func=cmd_adapters_remove)
+    a = asub.add_parser("export", help="write an adapter for another tool")
+    a.add_argument("name")
+    a.add_argument("--out", required=True, help="output .safetensors")
+    a.add_argument("--layout", choices=("comfyui", "diffusers"), default="comfyui")
+    _add_library_arg(a)
+    a.set_defaults(func=cmd_adapters_export)
     return parser
+
+
+def library(args: argparse.Namespace) -> Any:
+    from .adapters import DEFAULT_LIBRARY, AdapterLibrary
+
+    return AdapterLibrary(args.loras or DEFAULT_LIBRARY)
+
+
+def adapter_choices(args: argparse.Namespace) -> tuple[Any, ...]:
+    from .config import AdapterChoice
+    from .errors import InputError
+
+    choices = []
+    for slot in ("style", "motion"):
+        text = getattr(args, slot, None)
+        if text:
+            try:
+                choices.append(AdapterChoice.parse(slot, text))
+            except ValueError as err:
+                raise InputError(f"--{slot}: {err}") from err
+    return tuple(choices)
 
 
 def model_spec(args: argparse.Namespace) -> Any:
@@ -89,6 +159,7 @@ def sample_settings(args: argparse.Namespace, spec: Any) -> Any:
         height=args.height,
         width=args.width,
         fps=args.fps,
+        adapters=adapter_choices(args),
     )
 
 
@@ -124,10 +195,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
     sampler.validate_settings(settings)
     out = sampler.check_output_path(args.out)
     image = media.load_image(args.image)
+    lib = library(args)
+    for choice in settings.adapters:
+        lib.get(choice.name, kind=choice.slot)
     model = loading.get_model(spec)
     bar = _StepBar("denoising", enabled=not args.quiet)
     try:
-        result = sampler.sample_to_file(model, image, settings, out, on_step=bar)
+        result = sampler.sample_to_file(model, image, settings, out, on_step=bar, library=lib)
     finally:
         bar.close()
     s = result.settings
@@ -146,6 +220,66 @@ def quiet_libraries() -> None:
     for var in ("DIFFUSERS_VERBOSITY", "TRANSFORMERS_VERBOSITY"):
         os.environ.setdefault(var, "error")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+def cmd_adapters_list(args: argparse.Namespace) -> int:
+    import json
+
+    infos = library(args).list(args.kind)
+    if args.json:
+        print(json.dumps([i.to_json() for i in infos], indent=2))
+        return 0
+    if not infos:
+        print(f"no adapters in {library(args).root}")
+        return 0
+    print(f"{'name':24} {'kind':7} {'rank':>4} {'blocks':>6} {'size':>9}  {'base':28} targets")
+    for i in infos:
+        size = f"{i.size_bytes / 2**20:.1f} MB"
+        flag = "" if i.hotswap else "  [slow load: " + i.hotswap_note + "]"
+        print(f"{i.name:24} {i.kind:7} {i.rank:>4} {i.blocks:>6} {size:>9}  {i.base_model[:28]:28} "
+              f"{','.join(i.target_modules)}{flag}")
+    return 0
+
+
+def cmd_adapters_inspect(args: argparse.Namespace) -> int:
+    import json
+
+    print(json.dumps(library(args).get(args.name).to_json(), indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_adapters_import(args: argparse.Namespace) -> int:
+    from . import loading
+    from .config import HUB_480P
+
+    lib = library(args)
+    base = args.base or HUB_480P
+    # The import is checked against the base model's layers; its skeleton needs no weights.
+    info = lib.import_file(args.file, args.kind, name=args.name, base_model=base,
+                           transformer=loading.transformer_skeleton(base), description=args.description,
+                           default_strength=args.strength, overwrite=args.overwrite)
+    note = "" if info.hotswap else f" (slow load: {info.hotswap_note})"
+    print(f"imported {info.name} as a {info.kind} adapter: rank {info.rank}, {info.blocks} blocks, "
+          f"from {info.source_format} layout, sha256 {info.sha256[:12]}{note}")
+    return 0
+
+
+def cmd_adapters_rename(args: argparse.Namespace) -> int:
+    info = library(args).rename(args.name, args.new_name)
+    print(f"renamed {args.name} to {info.name}")
+    return 0
+
+
+def cmd_adapters_remove(args: argparse.Namespace) -> int:
+    info = library(args).remove(args.name)
+    print(f"removed {info.kind} adapter {info.name}")
+    return 0
+
+
+def cmd_adapters_export(args: argparse.Namespace) -> int:
+    path = library(args).export(args.name, args.out, layout=args.layout)
+    print(f"wrote {path} ({args.layout} layout)")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -45,6 +45,31 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+@dataclass(frozen=True)
+class AdapterChoice:
+    """One slot's adapter for one request; ``end_strength`` ramps linearly over the denoising steps."""
+
+    slot: str
+    name: str
+    strength: float = 1.0
+    end_strength: float | None = None
+
+    def strength_at(self, step: int, total: int) -> float:
+        """Strength for denoising step ``step`` (0-based) of ``total``."""
+        if self.end_strength is None or total <= 1:
+            return self.strength
+        return self.strength + (self.end_strength - self.strength) * step / (total - 1)
+
+    @classmethod
+    def parse(cls, slot: str, text: str) -> AdapterChoice:
+        """``NAME``, ``NAME:STRENGTH`` or ``NAME:START:END`` (a ramp over the steps), as the CLI takes it."""
+        parts = text.split(":")
+        if not 1 <= len(parts) <= 3 or not parts[0]:
+            raise ValueError(f"expected NAME[:STRENGTH[:END]], got {text!r}")
+        numbers = [float(p) for p in parts[1:]]
+        return cls(slot, parts[0], *numbers)
+
+
 @dataclass
 class SampleSettings:
     """Everything that decides a generated video apart from the model and image.
@@ -64,13 +89,17 @@ class SampleSettings:
     height: int | None = None
     width: int | None = None
     fps: int = 16
+    adapters: tuple[AdapterChoice, ...] = ()
 
     def replace(self, **changes: Any) -> SampleSettings:
         """A copy with ``changes`` applied; ``None`` values are ignored."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """JSON-ready: the adapters tuple becomes a list of dicts."""
+        data = dataclasses.asdict(self)
+        data["adapters"] = [dataclasses.asdict(a) for a in self.adapters]
+        return data
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ import torch
 
 from .config import HUB_480P, HUB_720P, TINY, ModelDefaults, ModelSpec
 from .errors import InputError, ModelNotFoundError
+from .slots import SlotState
 
 MEMORY_MODES = ("none", "model-offload", "group-offload")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -74,6 +75,7 @@ class LoadedModel:
     device: torch.device
     dtype: torch.dtype  # transformer compute dtype
     defaults: ModelDefaults
+    slots: SlotState = field(default_factory=SlotState, repr=False, compare=False)
     # One generation at a time per pipeline: a request sets scheduler shift and
     # adapter strengths on the shared pipeline, so requests must not interleave.
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
@@ -81,6 +83,9 @@ class LoadedModel:
     @property
     def is_tiny(self) -> bool:
         return self.source == "tiny"
+
+    def fingerprint(self) -> dict[str, int]:
+        return fingerprint(self.pipe.transformer.config)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -91,6 +96,17 @@ class LoadedModel:
             "memory": self.spec.memory,
             "vae_tiling": self.spec.vae_tiling,
         }
+
+
+def fingerprint(config: Any) -> dict[str, int]:
+    """The transformer dimensions an adapter depends on; equal fingerprints mean compatible adapters."""
+    get = config.get if isinstance(config, dict) else lambda k: getattr(config, k)
+    return {
+        "inner_dim": int(get("num_attention_heads") * get("attention_head_dim")),
+        "num_layers": int(get("num_layers")),
+        "image_dim": int(get("image_dim") or 0),
+        "text_dim": int(get("text_dim")),
+    }
 
 
 def cuda_available() -> bool:
@@ -166,6 +182,46 @@ def build_tiny_pipeline(seed: int = 0) -> Any:
     for module in (transformer, vae, text_encoder, image_encoder):
         module.eval()
     return pipe
+
+
+_CONFIGS = Path(__file__).resolve().parent / "model_configs"
+_SHIPPED_TRANSFORMER_CONFIGS = {
+    HUB_480P: _CONFIGS / "wan2.1-i2v-14b.transformer.json",
+    HUB_720P: _CONFIGS / "wan2.1-i2v-14b.transformer.json",
+}
+
+
+def transformer_config(model: str) -> dict[str, Any]:
+    """The transformer's config for ``model`` without loading weights (and offline for the known ids)."""
+    if model == TINY:
+        return dict(TINY_TRANSFORMER)
+    if model in _SHIPPED_TRANSFORMER_CONFIGS:
+        config = json.loads(_SHIPPED_TRANSFORMER_CONFIGS[model].read_text())
+    else:
+        source, model_id = _classify(model)
+        if source == "local":
+            path = Path(model_id) / "transformer" / "config.json"
+        else:
+            from huggingface_hub import hf_hub_download
+
+            try:
+                path = Path(hf_hub_download(model_id, "transformer/config.json"))
+            except Exception as err:  # noqa: BLE001 - any hub failure means the same thing here
+                raise ModelNotFoundError(
+                    f"no transformer config for {model_id!r}: not shipped with cinescene and the hub "
+                    f"could not provide it ({_first_line(err, 120)})"
+                ) from err
+        config = json.loads(path.read_text())
+    return {k: v for k, v in config.items() if not k.startswith("_")}
+
+
+def transformer_skeleton(model: str) -> torch.nn.Module:
+    """The model's WanTransformer3DModel on the meta device: every module and shape, no memory."""
+    from accelerate import init_empty_weights
+    from diffusers import WanTransformer3DModel
+
+    with init_empty_weights():
+        return WanTransformer3DModel.from_config(transformer_config(model))
 
 
 def load_model(spec: ModelSpec) -> LoadedModel:

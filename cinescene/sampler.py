@@ -15,8 +15,18 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import atomic, media
-from .config import MAX_FRAMES, MAX_PROMPT_CHARS, MAX_SIDE, MAX_STEPS, PRESETS, SIZE_MULTIPLE, SampleSettings
+from . import atomic, media, slots
+from .adapters import AdapterLibrary, check_name
+from .config import (
+    MAX_FRAMES,
+    MAX_PROMPT_CHARS,
+    MAX_SIDE,
+    MAX_STEPS,
+    PRESETS,
+    SIZE_MULTIPLE,
+    AdapterChoice,
+    SampleSettings,
+)
 from .errors import InputError
 from .loading import LoadedModel
 from .record import build_record
@@ -32,6 +42,7 @@ class SampleResult:
     settings: SampleSettings  # fully resolved: size and shift filled in
     timings: dict[str, float] = field(default_factory=dict)
     record: dict[str, Any] | None = None
+    adapters: list[dict[str, Any]] = field(default_factory=list)  # what was active, with sha256
     video_path: Path | None = None
     record_path: Path | None = None
 
@@ -60,6 +71,17 @@ def validate_settings(settings: SampleSettings) -> None:
         raise InputError(f"unknown size preset {settings.preset!r}: choose one of {', '.join(PRESETS)}")
     if not 1 <= settings.fps <= 120:
         raise InputError(f"fps must be between 1 and 120, got {settings.fps}")
+    seen = set()
+    for choice in settings.adapters:
+        if choice.slot not in slots.SLOTS:
+            raise InputError(f"unknown adapter slot {choice.slot!r}: {', '.join(slots.SLOTS)}")
+        if choice.slot in seen:
+            raise InputError(f"two adapters for the {choice.slot} slot; choose one")
+        seen.add(choice.slot)
+        check_name(choice.name)
+        for value in (choice.strength, choice.end_strength):
+            if value is not None and not (-4.0 <= value <= 4.0 and np.isfinite(value)):
+                raise InputError(f"{choice.slot} strength must be between -4 and 4, got {value}")
     for name in ("height", "width"):
         value = getattr(settings, name)
         if value is None:
@@ -133,30 +155,76 @@ def apply_shift(pipe: Any, shift: float) -> None:
         pipe.scheduler = type(scheduler).from_config(scheduler.config, **{key: shift})
 
 
+def activate_adapters(model: LoadedModel, choices: tuple[AdapterChoice, ...],
+                      library: AdapterLibrary | None) -> list[dict[str, Any]]:
+    """Put the chosen adapters in their slots (hot-swapping where they fit); returns their record entries.
+
+    Slots not chosen keep whatever they hold but get strength 0, which is exactly
+    the base model. A pipeline that never used adapters is left untouched.
+    """
+    if not choices and not model.slots.prepared:
+        return []
+    if choices and library is None:
+        raise InputError("adapters were chosen but no adapter library was given")
+    slots.prepare(model.pipe, model.slots)
+    entries = []
+    for choice in choices:
+        assert library is not None
+        info = library.get(choice.name, kind=choice.slot)
+        if info.base_fingerprint != model.fingerprint():
+            raise InputError(
+                f"adapter {info.name!r} was made for {info.base_model} {info.base_fingerprint}, "
+                f"which does not match the loaded model {model.model_id} {model.fingerprint()}"
+            )
+        spec = slots.SLOTS[choice.slot]
+        hotswap = info.hotswap and info.rank <= spec.max_rank
+        slots.load_into_slot(model.pipe, model.slots, spec, info.name, info.sha256, library.verified_path(info),
+                             hotswappable=hotswap)
+        entries.append({**dataclasses.asdict(choice), "sha256": info.sha256, "rank": info.rank,
+                        "hotswap": hotswap, "base_model": info.base_model})
+    return entries
+
+
+def _strengths(choices: tuple[AdapterChoice, ...], step: int, total: int) -> dict[str, float]:
+    chosen = {c.slot: c.strength_at(step, total) for c in choices}
+    return {slot: chosen.get(slot, 0.0) for slot in slots.SLOTS}
+
+
 def sample(
     model: LoadedModel,
     image: Image.Image,
     settings: SampleSettings,
     on_step: StepCallback | None = None,
+    library: AdapterLibrary | None = None,
 ) -> SampleResult:
-    """Generate one video. Same model, image, settings and seed give identical frames on CPU."""
+    """Generate one video. Same model, image, settings (adapters included) and seed give identical frames on CPU."""
     settings = resolve_settings(settings, image.size)
     started = time.perf_counter()
     pipe = model.pipe
+    total = settings.steps
     with model.lock:
+        # Everything a request decides is set here, under the lock: requests never see each other's state.
+        adapter_entries = activate_adapters(model, settings.adapters, library)
+        scheduled = model.slots.prepared and any(c.end_strength is not None for c in settings.adapters)
+        if model.slots.prepared:
+            slots.set_strengths(pipe, _strengths(settings.adapters, 0, total), model.slots)
         apply_shift(pipe, float(settings.shift))
         kwargs = pipeline_kwargs(model, image, settings)
-        if on_step is not None:
-            total = settings.steps
+        if on_step is not None or scheduled:
 
             def _callback(_pipe: Any, i: int, t: torch.Tensor, _kw: dict[str, Any]) -> dict[str, Any]:
-                on_step(i + 1, total, {"timestep": float(t), "elapsed": time.perf_counter() - started})
+                if scheduled and i + 1 < total:
+                    slots.set_strengths(pipe, _strengths(settings.adapters, i + 1, total), model.slots)
+                if on_step is not None:
+                    on_step(i + 1, total, {"timestep": float(t), "elapsed": time.perf_counter() - started})
                 return {}
 
             kwargs["callback_on_step_end"] = _callback
         output = pipe(**kwargs)
     frames = media.to_uint8(output.frames[0])
-    return SampleResult(frames=frames, settings=settings, timings={"sample": time.perf_counter() - started})
+    result = SampleResult(frames=frames, settings=settings, timings={"sample": time.perf_counter() - started})
+    result.adapters = adapter_entries
+    return result
 
 
 def sample_to_file(
@@ -165,12 +233,13 @@ def sample_to_file(
     settings: SampleSettings,
     out: str | os.PathLike[str],
     on_step: StepCallback | None = None,
+    library: AdapterLibrary | None = None,
     extra_record: dict[str, Any] | None = None,
 ) -> SampleResult:
     """Generate, then write ``out`` (mp4) and ``out`` with .json (the record), each atomically."""
     out = check_output_path(out)
     started = time.perf_counter()
-    result = sample(model, image, settings, on_step=on_step)
+    result = sample(model, image, settings, on_step=on_step, library=library)
     write_started = time.perf_counter()
     media.write_video(result.frames, out, fps=result.settings.fps)
     result.timings["write"] = time.perf_counter() - write_started
@@ -191,6 +260,7 @@ def sample_to_file(
             "width": int(result.frames.shape[2]),
             "fps": result.settings.fps,
         },
+        adapters=result.adapters,
         elapsed_seconds={k: round(v, 4) for k, v in result.timings.items()},
         **(extra_record or {}),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import browser
+from playwright.sync_api import expect
 
 
 def test_generate_in_the_browser(app_server, still):
@@ -18,3 +19,40 @@ def test_generate_in_the_browser(app_server, still):
         assert info["error"] is None and info["duration"] > 0
         record = page.locator("#gen-record").inner_text(timeout=10_000)
         assert "tiny" in record
+
+
+def _import_in_browser(page, path, kind, name):
+    page.get_by_role("tab", name="Adapters").click()
+    page.locator("#ad-file input[type=file]").set_input_files(str(path))
+    page.locator("#ad-kind").get_by_text(kind, exact=True).click()
+    page.locator("#ad-name textarea, #ad-name input").first.fill(name)
+    page.locator("#ad-import").click()
+    page.locator("#ad-status").get_by_text(f"Imported {name}").wait_for(timeout=60_000)
+
+
+def _choose(page, elem_id, option):
+    page.locator(f"#{elem_id} input").click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def test_import_adapters_then_generate_with_them(app_server, still, tmp_path):
+    import lora_fixtures as lf
+    from cinescene import loading
+
+    tr = loading.build_tiny_pipeline().transformer
+    style = lf.save(lf.comfyui_layout(lf.random_lora(tr, lf.STYLE, seed=21), alpha=4.0), tmp_path / "ui-look.safetensors")
+    motion = lf.save(lf.diffusers_layout(lf.random_lora(tr, lf.MOTION, seed=22)), tmp_path / "ui-move.safetensors")
+    with browser.page() as page:
+        page.goto(app_server.url)
+        _import_in_browser(page, style, "style", "ui-look")
+        expect(page.locator("#ad-table")).to_contain_text("ui-look", timeout=30_000)
+        _import_in_browser(page, motion, "motion", "ui-move")
+        page.get_by_role("tab", name="Generate").click()
+        _choose(page, "gen-style", "ui-look")
+        _choose(page, "gen-motion", "ui-move")
+        page.locator("#gen-image input[type=file]").set_input_files(str(still))
+        page.locator("#gen-prompt textarea").fill("a slow dolly-in")
+        page.locator("#gen-run").click()
+        browser.wait_for_playable_video(page, "#gen-video")
+        expect(page.locator("#gen-record")).to_contain_text("ui-move", timeout=30_000)
+        expect(page.locator("#gen-record")).to_contain_text("ui-look")

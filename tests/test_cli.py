@@ -95,3 +95,58 @@ def test_module_entry_point_in_a_subprocess(still, tmp_path):
     assert bad.stderr.strip().startswith("error: could not load model") and len(bad.stderr.strip().splitlines()) == 1
     assert "--model tiny" in bad.stderr
     assert not (tmp_path / "b.mp4").exists()
+
+
+def test_adapters_commands_end_to_end(still, tmp_path, capsys):
+    import lora_fixtures as lf
+
+    from cinescene import loading
+
+    tr = loading.build_tiny_pipeline().transformer
+    style = lf.save(lf.comfyui_layout(lf.random_lora(tr, lf.STYLE, seed=1), alpha=4.0), tmp_path / "Noir Look.safetensors")
+    motion = lf.save(lf.kohya_layout(lf.random_lora(tr, lf.ALL, seed=2), alpha=4.0), tmp_path / "dolly.safetensors")
+    lib = ["--loras", str(tmp_path / "loras")]
+    assert cli.main(["adapters", "import", str(style), "--kind", "style", "--base", "tiny", *lib]) == 0
+    assert "imported Noir-Look" in capsys.readouterr().out
+    assert cli.main(["adapters", "import", str(motion), "--kind", "motion", "--name", "dolly", "--base", "tiny",
+                     *lib]) == 0
+    assert "slow load" in capsys.readouterr().out  # musubi files carry every layer, not just self-attention
+    assert cli.main(["adapters", "list", "--json", *lib]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(a["name"], a["kind"]) for a in listed] == [("dolly", "motion"), ("Noir-Look", "style")]
+    assert cli.main(["adapters", "rename", "Noir-Look", "noir", *lib]) == 0
+    out = tmp_path / "shot.mp4"
+    assert cli.main(["sample", *SMALL, "--image", str(still), "--prompt", "x", "--out", str(out), "--quiet",
+                     "--style", "noir:0.8", "--motion", "dolly:1:0.5", *lib]) == 0
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert [(a["slot"], a["name"], a["strength"], a["end_strength"]) for a in record["adapters"]] == \
+        [("style", "noir", 0.8, None), ("motion", "dolly", 1.0, 0.5)]
+    assert cli.main(["adapters", "export", "noir", "--out", str(tmp_path / "noir_comfy.safetensors"), *lib]) == 0
+    assert cli.main(["adapters", "remove", "noir", *lib]) == 0
+    capsys.readouterr()
+    assert cli.main(["adapters", "list", *lib]) == 0
+    assert "noir" not in capsys.readouterr().out.replace("Noir", "")
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [(["--style", "ghost"], "no adapter named 'ghost'"), (["--style", "x:loud"], "--style"),
+     (["--motion", "../../etc:1"], "path separator")],
+)
+def test_bad_adapter_choices(still, tmp_path, capsys, flags, message):
+    code = run_cli(["sample", *SMALL, "--image", str(still), "--prompt", "x", "--out", str(tmp_path / "o.mp4"),
+                    "--loras", str(tmp_path / "loras"), *flags])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_import_refuses_a_pickle(tmp_path, capsys):
+    import torch
+
+    evil = tmp_path / "lora.ckpt"
+    torch.save({"a": torch.zeros(1)}, evil)
+    code = run_cli(["adapters", "import", str(evil), "--kind", "style", "--base", "tiny",
+                    "--loras", str(tmp_path / "loras")])
+    assert code == 2 and "pickle" in capsys.readouterr().err
+    assert not (tmp_path / "loras").exists() or files_under(tmp_path / "loras") == {}

@@ -70,7 +70,8 @@ def test_sample_to_file_writes_video_and_record(tiny_model, image, small_setting
     record = json.loads((tmp_path / "shot.json").read_text())
     assert record == result.record
     assert record["model"]["id"] == "tiny"
-    assert record["settings"] == {**dataclasses.asdict(small_settings), "shift": 3.0}
+    assert record["settings"] == {**small_settings.to_dict(), "shift": 3.0}
+    assert record["adapters"] == []
     assert record["output"] == {"video": "shot.mp4", "frames": 5, "height": 32, "width": 48, "fps": 16}
     assert {"torch", "diffusers", "peft", "python"} <= set(record["versions"])
     assert record["elapsed_seconds"]["total"] > 0

@@ -8,15 +8,15 @@ import pytest
 
 from cinescene import media
 
-GEN_DEFAULTS = dict(negative_prompt="", preset="preview", frames=5, steps=2, guidance=5.0, seed=3, shift=None,
-                    height=32, width=48)
+GEN_DEFAULTS = dict(prompt="a lighthouse at dusk", negative_prompt="", preset="preview", frames=5, steps=2,
+                    guidance=5.0, seed=3, shift=None, height=32, width=48, style="none", style_strength=1.0,
+                    motion="none", motion_strength=1.0, style_end=None, motion_end=None)
 
 
 def generate(client, image, **changes):
     from gradio_client import handle_file
 
-    args = {**GEN_DEFAULTS, "prompt": "a lighthouse at dusk", **changes}
-    return client.predict(handle_file(str(image)) if image else None, args.pop("prompt"), *args.values(),
+    return client.predict(image=handle_file(str(image)) if image else None, **{**GEN_DEFAULTS, **changes},
                           api_name="/generate")
 
 
@@ -70,3 +70,39 @@ def test_progress_callback_moves_per_step():
     for i in range(1, 4):
         on_step(i, 3, {"timestep": 0.0, "elapsed": 0.0})
     assert calls == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_import_then_generate_with_adapters(app_client, still, tmp_path):
+    from gradio_client import handle_file
+
+    import lora_fixtures as lf
+    from cinescene import loading
+
+    tr = loading.build_tiny_pipeline().transformer
+    style = lf.save(lf.comfyui_layout(lf.random_lora(tr, lf.STYLE, seed=11), alpha=4.0), tmp_path / "grade.safetensors")
+    motion = lf.save(lf.diffusers_layout(lf.random_lora(tr, lf.MOTION, seed=12)), tmp_path / "push.safetensors")
+    message = app_client.predict(file=handle_file(str(style)), kind="style", name="api-grade", description="warm",
+                                 strength=1.0, api_name="/import_adapter")
+    assert "api-grade" in message and "hot-swappable" in message
+    app_client.predict(file=handle_file(str(motion)), kind="motion", name="api-push", description="",
+                       strength=1.0, api_name="/import_adapter")
+    table = app_client.predict(api_name="/list_adapters")[0]
+    assert {"api-grade", "api-push"} <= {row[0] for row in table["data"]}
+    _, record = generate(app_client, still, style="api-grade", style_strength=0.7, motion="api-push")
+    assert [(a["name"], a["strength"]) for a in record["adapters"]] == [("api-grade", 0.7), ("api-push", 1.0)]
+
+
+def test_import_refuses_hostile_input(app_client, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    evil = tmp_path / "evil.safetensors"
+    evil.write_bytes(b"\x80\x04not really")
+    with pytest.raises(AppError, match="pickle"):
+        app_client.predict(file=handle_file(str(evil)), kind="style", name="", description="", strength=1.0,
+                           api_name="/import_adapter")
+    ok = tmp_path / "fine.safetensors"
+    ok.write_bytes(b"x")
+    with pytest.raises(AppError, match="path separator"):
+        app_client.predict(file=handle_file(str(ok)), kind="style", name="../../x", description="", strength=1.0,
+                           api_name="/import_adapter")

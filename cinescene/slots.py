@@ -1,0 +1,223 @@
+"""Adapter slots on a loaded pipeline: prepared once, hot-swapped in place, strengths per slot.
+
+Each slot owns a fixed set of transformer layers and a maximum rank. When a
+pipeline first needs adapters, every slot gets a placeholder LoRA of zeros at
+its maximum rank over all of its layers, and the scalings become tensors
+(diffusers' ``enable_lora_hotswap`` plus peft's ``prepare_model_for_compiled_hotswap``).
+From then on, choosing an adapter copies its weights into the slot's existing
+LoRA tensors (``load_lora_weights(..., hotswap=True)``): no new modules, no
+reload of the base model, and no recompilation of a compiled transformer.
+
+Base weights are never touched: LoRA layers wrap them and add ``scale * B(A(x))``;
+with strength 0 that term is exactly zero, so the output is the base output.
+
+An adapter that does not fit its slot (other layers, higher rank, a bias) still
+loads, as a separate peft adapter beside the slot: slower to switch, and it
+adds modules, which a compiled transformer pays for with a recompile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import InputError
+
+
+@dataclass(frozen=True)
+class SlotSpec:
+    name: str
+    pattern: str  # peft target_modules regex over transformer module names (full match)
+    max_rank: int
+    description: str
+
+    def matches(self, module_name: str) -> bool:
+        return re.fullmatch(self.pattern, module_name) is not None
+
+
+SLOTS: dict[str, SlotSpec] = {
+    "style": SlotSpec(
+        "style",
+        r"blocks\.\d+\.attn2\.(to_q|to_k|to_v|to_out\.0|add_k_proj|add_v_proj)",
+        32,
+        "the look: cross-attention to the prompt and to the first frame's CLIP embedding",
+    ),
+    "motion": SlotSpec(
+        "motion",
+        r"blocks\.\d+\.attn1\.(to_q|to_k|to_v|to_out\.0)",
+        32,
+        "the movement: self-attention across space and time",
+    ),
+}
+
+
+@dataclass
+class _Loaded:
+    name: str
+    sha256: str
+    adapter_name: str  # the peft adapter that holds it: the slot itself, or a side adapter
+    hotswapped: bool
+
+
+@dataclass
+class SlotState:
+    """Which adapter sits in which slot of one pipeline. Lives on the LoadedModel."""
+
+    prepared: bool = False
+    loaded: dict[str, _Loaded] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        return {slot: {"name": x.name, "sha256": x.sha256, "hotswap": x.hotswapped} for slot, x in self.loaded.items()}
+
+
+def slot_modules(transformer: torch.nn.Module, spec: SlotSpec) -> dict[str, torch.nn.Linear]:
+    """The base Linear layers a slot targets, by module name."""
+    found = {}
+    for name, module in transformer.named_modules():
+        clean = name.replace(".base_layer", "")
+        if isinstance(module, torch.nn.Linear) and spec.matches(clean) and "lora_" not in name:
+            found[clean] = module
+    if not found:
+        raise InputError(f"slot {spec.name!r}: no layer of this transformer matches {spec.pattern}")
+    return found
+
+
+def fits_slot(module_names: list[str], rank: int, has_bias: bool, spec: SlotSpec) -> tuple[bool, str]:
+    """Whether an adapter can be hot-swapped into ``spec``; the reason when it cannot."""
+    outside = [m for m in module_names if not spec.matches(m)]
+    if outside:
+        return False, f"it also targets layers outside the {spec.name} slot (e.g. {outside[0]})"
+    if rank > spec.max_rank:
+        return False, f"its rank {rank} is above the {spec.name} slot's maximum {spec.max_rank}"
+    if has_bias:
+        return False, "it carries LoRA biases (diff_b), which hot-swapping cannot copy"
+    return True, ""
+
+
+def _placeholder(transformer: torch.nn.Module, spec: SlotSpec) -> dict[str, torch.Tensor]:
+    """Zero LoRA weights over all of a slot's layers at its maximum rank."""
+    sd = {}
+    for name, linear in slot_modules(transformer, spec).items():
+        dtype, device = linear.weight.dtype, linear.weight.device
+        sd[f"transformer.{name}.lora_A.weight"] = torch.zeros(spec.max_rank, linear.in_features, dtype=dtype, device=device)
+        sd[f"transformer.{name}.lora_B.weight"] = torch.zeros(linear.out_features, spec.max_rank, dtype=dtype, device=device)
+    return sd
+
+
+@contextlib.contextmanager
+def _quiet_peft() -> Iterator[None]:
+    # Several adapters on one model is exactly what slots are; peft warns about it every time.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Already found a `peft_config`")
+        yield
+
+
+def prepare(pipe: Any, state: SlotState, slots: dict[str, SlotSpec] = SLOTS) -> None:
+    """Give every slot its zero placeholder and make scalings tensors. Once per pipeline, before compiling."""
+    if state.prepared:
+        return
+    from peft.utils.hotswap import prepare_model_for_compiled_hotswap
+
+    if getattr(pipe.transformer, "peft_config", None):
+        raise InputError("the transformer already carries LoRA adapters loaded outside cinescene's slots")
+    pipe.enable_lora_hotswap(target_rank=max(spec.max_rank for spec in slots.values()))
+    with _quiet_peft():
+        for spec in slots.values():
+            pipe.load_lora_weights(_placeholder(pipe.transformer, spec), adapter_name=spec.name)
+    # diffusers prepares only the first adapter it loads after enable_lora_hotswap;
+    # the other slots need their scalings turned into tensors too, or changing a
+    # strength would recompile a compiled transformer.
+    prepare_model_for_compiled_hotswap(pipe.transformer, check_compiled="ignore")
+    pipe.transformer.set_adapter(list(slots))
+    state.prepared = True
+    set_strengths(pipe, {name: 0.0 for name in slots})
+
+
+def load_into_slot(pipe: Any, state: SlotState, spec: SlotSpec, name: str, sha256: str, path: Path,
+                   hotswappable: bool) -> None:
+    """Put the adapter at ``path`` in ``spec``'s slot, unless it is already there."""
+    current = state.loaded.get(spec.name)
+    if current is not None and current.sha256 == sha256:
+        return
+    if current is not None and not current.hotswapped:
+        pipe.transformer.delete_adapters(current.adapter_name)
+    if hotswappable:
+        pipe.load_lora_weights(str(path), adapter_name=spec.name, hotswap=True)
+        state.loaded[spec.name] = _Loaded(name, sha256, spec.name, True)
+    else:
+        # The slot's own tensors stay but contribute nothing while the side adapter is in use.
+        _zero_slot(pipe.transformer, spec.name)
+        side = f"{spec.name}_side"
+        with _quiet_peft():
+            pipe.load_lora_weights(str(path), adapter_name=side)
+        state.loaded[spec.name] = _Loaded(name, sha256, side, False)
+    pipe.transformer.set_adapter(_active_adapters(state))
+
+
+def empty_slot(pipe: Any, state: SlotState, slot: str) -> None:
+    """Take the adapter out of a slot: zero its tensors (or drop its side adapter)."""
+    current = state.loaded.pop(slot, None)
+    if current is None:
+        return
+    if current.hotswapped:
+        _zero_slot(pipe.transformer, slot)
+    else:
+        pipe.transformer.delete_adapters(current.adapter_name)
+        pipe.transformer.set_adapter(_active_adapters(state))
+
+
+def _active_adapters(state: SlotState) -> list[str]:
+    names = list(SLOTS)
+    names += [x.adapter_name for x in state.loaded.values() if x.adapter_name not in names]
+    return names
+
+
+def _zero_slot(transformer: torch.nn.Module, adapter_name: str) -> None:
+    with torch.no_grad():
+        for module in _lora_layers(transformer):
+            if adapter_name in module.lora_B:
+                module.lora_B[adapter_name].weight.zero_()
+
+
+def _lora_layers(transformer: torch.nn.Module) -> list[Any]:
+    from peft.tuners.lora import LoraLayer
+
+    return [m for m in transformer.modules() if isinstance(m, LoraLayer)]
+
+
+def set_strengths(pipe: Any, strengths: dict[str, float], state: SlotState | None = None) -> None:
+    """Set each slot's strength in place; 0 switches a slot off exactly.
+
+    Scalings are written into their existing tensors rather than through
+    ``set_adapters``: that call replaces them with Python floats, which a
+    compiled transformer treats as constants (one recompile per new value).
+    Every stored adapter has alpha == rank (see lora_formats), so a slot's scale
+    is simply its strength.
+    """
+    by_adapter = dict(strengths)
+    if state is not None:
+        for slot, loaded in state.loaded.items():
+            if not loaded.hotswapped and slot in strengths:
+                by_adapter[loaded.adapter_name] = strengths[slot]
+                by_adapter[slot] = 0.0
+    for module in _lora_layers(pipe.transformer):
+        for adapter, strength in by_adapter.items():
+            if adapter not in module.scaling:
+                continue
+            value = strength * module.lora_alpha[adapter] / module.r[adapter]
+            current = module.scaling[adapter]
+            if isinstance(current, torch.Tensor):
+                current.fill_(value)
+            else:
+                module.scaling[adapter] = value
+
+
+def lora_param_count(transformer: torch.nn.Module, adapter_name: str) -> int:
+    return sum(p.numel() for n, p in transformer.named_parameters() if f".{adapter_name}." in n and "lora_" in n)

@@ -1,0 +1,176 @@
+"""The adapter library on disk: import, list, inspect, rename, remove, export; refusals leave it untouched."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+import lora_fixtures as lf
+from cinescene import adapters, loading
+from cinescene.adapters import AdapterLibrary
+from cinescene.errors import InputError
+from conftest import files_under
+
+
+@pytest.fixture(scope="module")
+def transformer():
+    return loading.build_tiny_pipeline().transformer
+
+
+@pytest.fixture
+def library(tmp_path):
+    return AdapterLibrary(tmp_path / "loras")
+
+
+def style_file(tmp_path, transformer, name="look.safetensors", seed=0, suffixes=lf.STYLE, rank=4):
+    return lf.save(lf.comfyui_layout(lf.random_lora(transformer, suffixes, rank=rank, seed=seed), alpha=float(rank)),
+                   tmp_path / name)
+
+
+def test_import_writes_weights_and_sidecar(library, transformer, tmp_path):
+    info = library.import_file(style_file(tmp_path, transformer), "style", name="noir", base_model="tiny",
+                               transformer=transformer, description="high-contrast night look")
+    assert info.path == library.root / "style" / "noir.safetensors"
+    sidecar = json.loads(info.path.with_suffix(".json").read_text())
+    assert sidecar["kind"] == "style" and sidecar["rank"] == 4 and sidecar["alpha"] == 4.0
+    assert sidecar["sha256"] == adapters.sha256_file(info.path)
+    assert sidecar["source_format"] == "comfyui" and sidecar["hotswap"] is True
+    assert set(sidecar["target_modules"]) == set(lf.STYLE)
+    assert sidecar["base_model"] == "tiny" and sidecar["base_fingerprint"]["inner_dim"] == 24
+    assert [i.name for i in library.list()] == ["noir"]
+    assert library.get("noir").description == "high-contrast night look"
+    assert sorted(files_under(library.root)) == ["style/noir.json", "style/noir.safetensors"]
+
+
+def test_stored_file_is_plain_diffusers_format(library, transformer, tmp_path):
+    from diffusers import WanImageToVideoPipeline
+
+    info = library.import_file(style_file(tmp_path, transformer), "style", name="noir", base_model="tiny",
+                               transformer=transformer)
+    sd = WanImageToVideoPipeline.lora_state_dict(str(info.path))
+    assert all(k.startswith("transformer.blocks.") and ".lora_" in k for k in sd)
+
+
+def test_adapter_for_other_layers_imports_but_is_not_hotswappable(library, transformer, tmp_path):
+    info = library.import_file(style_file(tmp_path, transformer, suffixes=lf.ALL), "style", name="everything",
+                               base_model="tiny", transformer=transformer)
+    assert info.hotswap is False and "outside the style slot" in info.hotswap_note
+    assert info.label() == "everything (slow load)"
+
+
+@pytest.mark.parametrize("name", ["../evil", "a/b", "a\\b", "..", ".hidden", "none", "x" * 65, "bad name", "nul\x00"])
+def test_hostile_names_are_refused(library, transformer, tmp_path, name):
+    before = files_under(tmp_path)
+    with pytest.raises(InputError, match="name"):
+        library.import_file(style_file(tmp_path, transformer), "style", name=name, base_model="tiny",
+                            transformer=transformer)
+    assert {k: v for k, v in files_under(tmp_path).items() if not k.startswith("look")} == \
+        {k: v for k, v in before.items() if not k.startswith("look")}
+    assert not (tmp_path / "evil").exists()
+
+
+def test_empty_name_is_refused_where_no_file_name_can_stand_in():
+    with pytest.raises(InputError, match="needs a name"):
+        adapters.check_name("")
+
+
+def test_suggested_names_are_safe():
+    assert adapters.suggest_name("My Cool LoRA (v2).safetensors") == "My-Cool-LoRA-v2"
+    assert adapters.suggest_name("../../etc/passwd.safetensors") == "passwd"
+    adapters.check_name(adapters.suggest_name("..weird...name.safetensors"))
+
+
+def test_duplicate_names_are_refused_across_kinds(library, transformer, tmp_path):
+    library.import_file(style_file(tmp_path, transformer), "style", name="shared", base_model="tiny",
+                        transformer=transformer)
+    motion = lf.save(lf.diffusers_layout(lf.random_lora(transformer, lf.MOTION)), tmp_path / "m.safetensors")
+    with pytest.raises(InputError, match="already exists"):
+        library.import_file(motion, "motion", name="shared", base_model="tiny", transformer=transformer)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "pickle", "foreign-layers", "unknown-layout"])
+def test_failed_import_leaves_library_exactly_as_it_was(library, transformer, tmp_path, damage):
+    import torch
+
+    library.import_file(style_file(tmp_path, transformer), "style", name="keep", base_model="tiny",
+                        transformer=transformer)
+    before = files_under(library.root)
+    bad = tmp_path / "bad.safetensors"
+    if damage == "truncate":
+        data = style_file(tmp_path, transformer, "full.safetensors").read_bytes()
+        bad.write_bytes(data[:-64])
+    elif damage == "pickle":
+        bad = tmp_path / "bad.ckpt"
+        torch.save({"x": torch.zeros(1)}, bad)
+    elif damage == "foreign-layers":
+        lf.save({"transformer.blocks.9.attn1.to_q.lora_A.weight": torch.zeros(2, 24),
+                 "transformer.blocks.9.attn1.to_q.lora_B.weight": torch.zeros(24, 2)}, bad)
+    else:
+        lf.save({"model.layers.0.mlp.lora_up": torch.zeros(2, 2)}, bad)
+    with pytest.raises(InputError):
+        library.import_file(bad, "style", name="keep2", base_model="tiny", transformer=transformer)
+    assert files_under(library.root) == before
+
+
+def test_crash_while_committing_rolls_back(library, transformer, tmp_path, monkeypatch):
+    library.import_file(style_file(tmp_path, transformer, seed=1), "style", name="noir", base_model="tiny",
+                        transformer=transformer)
+    before = files_under(library.root)
+    real_replace = os.replace
+    failed = []
+
+    def flaky_replace(src, dst):
+        # Fail once, when the new sidecar is moved into place (after the new weights already were).
+        if str(dst).endswith("noir.json") and "backup" not in str(dst) and "noir.json" not in str(src) and not failed:
+            failed.append(dst)
+            raise OSError("disk full")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(adapters.os, "replace", flaky_replace)
+    with pytest.raises(OSError, match="disk full"):
+        library.import_file(style_file(tmp_path, transformer, seed=2), "style", name="noir", base_model="tiny",
+                            transformer=transformer, overwrite=True)
+    monkeypatch.setattr(adapters.os, "replace", real_replace)
+    assert failed and files_under(library.root) == before
+
+
+def test_rename_and_remove(library, transformer, tmp_path):
+    library.import_file(style_file(tmp_path, transformer), "style", name="a", base_model="tiny",
+                        transformer=transformer)
+    renamed = library.rename("a", "b")
+    assert renamed.name == "b" and [i.name for i in library.list()] == ["b"]
+    assert json.loads(renamed.path.with_suffix(".json").read_text())["name"] == "b"
+    with pytest.raises(InputError, match="name"):
+        library.rename("b", "../c")
+    library.remove("b")
+    assert library.list() == [] and files_under(library.root) == {}
+    with pytest.raises(InputError, match="no adapter named"):
+        library.remove("b")
+
+
+def test_tampered_weights_are_detected(library, transformer, tmp_path):
+    info = library.import_file(style_file(tmp_path, transformer), "style", name="a", base_model="tiny",
+                               transformer=transformer)
+    library.verified_path(info)
+    data = bytearray(info.path.read_bytes())
+    data[-1] ^= 0xFF
+    info.path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="does not match its sidecar"):
+        library.verified_path(library.get("a"))
+
+
+def test_export_to_comfyui_and_back(library, transformer, tmp_path):
+    from cinescene import lora_formats
+
+    info = library.import_file(style_file(tmp_path, transformer), "style", name="a", base_model="tiny",
+                               transformer=transformer)
+    out = library.export("a", tmp_path / "a_comfy.safetensors")
+    sd, _ = lora_formats.read_safetensors(out)
+    assert all(k.startswith("diffusion_model.blocks.") for k in sd)
+    again = library.import_file(out, "style", name="a2", base_model="tiny", transformer=transformer)
+    original, _ = lora_formats.read_safetensors(info.path)
+    reimported, _ = lora_formats.read_safetensors(again.path)
+    assert original.keys() == reimported.keys()
+    assert all((original[k] == reimported[k]).all() for k in original)

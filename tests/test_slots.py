@@ -1,0 +1,183 @@
+"""Adapter slots on a live tiny pipeline: stacking, strengths, hot-swap, base weights untouched."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+import lora_fixtures as lf
+from cinescene import loading, media, sampler, slots
+from cinescene.adapters import AdapterLibrary
+from cinescene.config import AdapterChoice, ModelSpec, SampleSettings
+
+
+@pytest.fixture(scope="module")
+def model():
+    """A private tiny model: these tests load adapters into it."""
+    return loading.load_model(ModelSpec(model="tiny"))
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory, model):
+    root = tmp_path_factory.mktemp("lib")
+    lib = AdapterLibrary(root / "loras")
+    tr = loading.build_tiny_pipeline().transformer
+    specs = {"look_a": (lf.STYLE, "style", 1), "look_b": (lf.STYLE, "style", 2),
+             "dolly": (lf.MOTION, "motion", 3), "shake": (lf.MOTION, "motion", 4),
+             "wide": (lf.ALL, "style", 5), "big": (lf.STYLE, "style", 6)}
+    for name, (suffixes, kind, seed) in specs.items():
+        rank = 48 if name == "big" else 4
+        path = lf.save(lf.diffusers_layout(lf.random_lora(tr, suffixes, rank=rank, seed=seed)),
+                       root / f"{name}.safetensors")
+        lib.import_file(path, kind, name=name, base_model="tiny", transformer=tr)
+    return lib
+
+
+@pytest.fixture(scope="module")
+def image(still):
+    return media.load_image(still)
+
+
+SETTINGS = SampleSettings(prompt="a lighthouse", steps=3, frames=5, height=32, width=48, preset="preview")
+
+
+def run(model, image, library, *choices, **changes):
+    settings = dataclasses.replace(SETTINGS, adapters=tuple(choices), **changes)
+    return sampler.sample(model, image, settings, library=library).frames
+
+
+def base_weights(transformer) -> dict[str, torch.Tensor]:
+    return {n.replace(".base_layer", ""): p.detach().clone() for n, p in transformer.named_parameters()
+            if "lora_" not in n}
+
+
+def test_slot_targets_resolve_on_the_tiny_model(model):
+    assert len(slots.slot_modules(model.pipe.transformer, slots.SLOTS["style"])) == 6 * 2
+    assert len(slots.slot_modules(model.pipe.transformer, slots.SLOTS["motion"])) == 4 * 2
+
+
+def test_strength_zero_is_the_base_model_bit_for_bit(model, image, library):
+    fresh = loading.load_model(ModelSpec(model="tiny"))
+    base = sampler.sample(fresh, image, SETTINGS).frames
+    assert not fresh.slots.prepared
+    zero = run(model, image, library, AdapterChoice("style", "look_a", 0.0), AdapterChoice("motion", "dolly", 0.0))
+    assert np.array_equal(base, zero)
+    assert np.array_equal(base, run(model, image, library))  # no choice: both slots off
+
+
+def test_stacking_and_strengths(model, image, library):
+    base = run(model, image, library)
+    style = run(model, image, library, AdapterChoice("style", "look_a"))
+    motion = run(model, image, library, AdapterChoice("motion", "dolly"))
+    both = run(model, image, library, AdapterChoice("style", "look_a"), AdapterChoice("motion", "dolly"))
+    half = run(model, image, library, AdapterChoice("style", "look_a", 0.5))
+    for a, b in [(base, style), (base, motion), (style, both), (motion, both), (half, base), (half, style)]:
+        assert not np.array_equal(a, b)
+
+
+def test_swap_gives_exactly_what_a_fresh_pipeline_gives(model, image, library):
+    run(model, image, library, AdapterChoice("style", "look_a"), AdapterChoice("motion", "shake"))
+    swapped = run(model, image, library, AdapterChoice("style", "look_b"), AdapterChoice("motion", "dolly"))
+    assert model.slots.loaded["style"].name == "look_b" and model.slots.loaded["style"].hotswapped
+    fresh = loading.load_model(ModelSpec(model="tiny"))
+    first_load = run(fresh, image, library, AdapterChoice("style", "look_b"), AdapterChoice("motion", "dolly"))
+    assert np.array_equal(swapped, first_load)
+
+
+def test_library_file_matches_plain_diffusers_loading(model, image, library):
+    ours = run(model, image, library, AdapterChoice("style", "look_b"))
+    plain = loading.load_model(ModelSpec(model="tiny"))
+    plain.pipe.load_lora_weights(str(library.get("look_b").path), adapter_name="x")
+    theirs = sampler.sample(plain, image, SETTINGS).frames
+    # Our slot pads the rank with zeros, so the sums run in another order: equal up to rounding.
+    assert np.abs(ours.astype(int) - theirs.astype(int)).max() <= 1
+    assert not np.array_equal(theirs, run(model, image, library))
+
+
+def test_base_weights_never_change(model, image, library):
+    before = base_weights(model.pipe.transformer)
+    for choice in [AdapterChoice("style", "look_a"), AdapterChoice("style", "wide"), AdapterChoice("style", "big"),
+                   AdapterChoice("style", "look_b", 1.5), AdapterChoice("motion", "shake", -1.0)]:
+        run(model, image, library, choice, steps=1)
+    slots.empty_slot(model.pipe, model.slots, "style")
+    slots.empty_slot(model.pipe, model.slots, "motion")
+    after = base_weights(model.pipe.transformer)
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_adapters_outside_the_slot_still_load_and_swap_back(model, image, library):
+    base = run(model, image, library)
+    wide = run(model, image, library, AdapterChoice("style", "wide"))
+    assert not model.slots.loaded["style"].hotswapped and not np.array_equal(base, wide)
+    big = run(model, image, library, AdapterChoice("style", "big"))  # rank 48 > slot maximum 32
+    assert not model.slots.loaded["style"].hotswapped and not np.array_equal(wide, big)
+    back = run(model, image, library, AdapterChoice("style", "look_a"))
+    assert model.slots.loaded["style"].hotswapped
+    assert "style_side" not in model.pipe.transformer.peft_config
+    fresh = loading.load_model(ModelSpec(model="tiny"))
+    assert np.array_equal(back, run(fresh, image, library, AdapterChoice("style", "look_a")))
+
+
+def test_strength_schedule(model, image, library, monkeypatch):
+    constant = run(model, image, library, AdapterChoice("motion", "dolly", 1.0))
+    flat_ramp = run(model, image, library, AdapterChoice("motion", "dolly", 1.0, 1.0))
+    ramp = run(model, image, library, AdapterChoice("motion", "dolly", 1.0, 0.0))
+    assert np.array_equal(constant, flat_ramp) and not np.array_equal(constant, ramp)
+    seen = []
+    real = slots.set_strengths
+    monkeypatch.setattr(slots, "set_strengths",
+                        lambda pipe, s, state=None: (seen.append(s["motion"]), real(pipe, s, state)))
+    run(model, image, library, AdapterChoice("motion", "dolly", 1.0, 0.0), steps=5)
+    assert seen == [1.0, 0.75, 0.5, 0.25, 0.0]
+
+
+def test_record_names_adapters_strengths_and_hashes(model, image, library, tmp_path):
+    settings = dataclasses.replace(SETTINGS, adapters=(AdapterChoice("style", "look_a", 0.8),
+                                                       AdapterChoice("motion", "dolly", 1.0, 0.2)))
+    result = sampler.sample_to_file(model, image, settings, tmp_path / "x.mp4", library=library)
+    entries = {e["slot"]: e for e in result.record["adapters"]}
+    assert entries["style"]["name"] == "look_a" and entries["style"]["strength"] == 0.8
+    assert entries["style"]["sha256"] == library.get("look_a").sha256
+    assert entries["motion"]["end_strength"] == 0.2
+    assert result.record["settings"]["adapters"][1]["name"] == "dolly"
+
+
+def test_adapter_for_another_base_is_refused(model, image, tmp_path):
+    from cinescene.errors import InputError
+
+    lib = AdapterLibrary(tmp_path / "loras")
+    other = loading.build_tiny_pipeline()
+    info = lib.import_file(lf.save(lf.diffusers_layout(lf.random_lora(other.transformer, lf.STYLE)),
+                                   tmp_path / "s.safetensors"), "style", name="s", base_model="tiny",
+                           transformer=other.transformer)
+    sidecar = info.path.with_suffix(".json")
+    import json
+
+    data = json.loads(sidecar.read_text())
+    data["base_fingerprint"]["inner_dim"] = 5120
+    sidecar.write_text(json.dumps(data))
+    with pytest.raises(InputError, match="does not match the loaded model"):
+        run(model, image, lib, AdapterChoice("style", "s"))
+
+
+def test_real_14b_config_slot_targets_and_rank8_parameter_counts():
+    """On the meta device: Wan2.1-I2V-14B's real layers, no weights."""
+    from peft import LoraConfig, inject_adapter_in_model
+
+    skeleton = loading.transformer_skeleton(loading.HUB_480P)
+    inner, blocks = 40 * 128, 40
+    style = slots.slot_modules(skeleton, slots.SLOTS["style"])
+    motion = slots.slot_modules(skeleton, slots.SLOTS["motion"])
+    assert len(style) == 6 * blocks and len(motion) == 4 * blocks
+    assert {(m.in_features, m.out_features) for m in style.values()} == {(inner, inner)}  # add_k/v: 5120 -> 5120
+    for spec, modules in (("style", style), ("motion", motion)):
+        inject_adapter_in_model(LoraConfig(r=8, lora_alpha=16, target_modules=slots.SLOTS[spec].pattern),
+                                skeleton, adapter_name=spec)
+        expected = len(modules) * 8 * (inner + inner)
+        assert slots.lora_param_count(skeleton, spec) == expected
+    assert slots.lora_param_count(skeleton, "style") == 19_660_800
+    assert slots.lora_param_count(skeleton, "motion") == 13_107_200
