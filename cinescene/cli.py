@@ -56,6 +56,14 @@ def _add_sample_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=int, default=None, help="frame rate of the written mp4 (default 16)")
 
 
+def _command(sub: Any, name: str, func: Any, help: str) -> argparse.ArgumentParser:
+    """An adapters subcommand: it always takes --loras."""
+    parser = sub.add_parser(name, help=help)
+    parser.set_defaults(func=func)
+    _add_library_arg(parser)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m cinescene", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -70,16 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     adapters = sub.add_parser("adapters", help="the style and motion LoRA library")
     asub = adapters.add_subparsers(dest="action", required=True, parser_class=_Parser)
-    a = asub.add_parser("list", help="list the library")
+    a = _command(asub, "list", cmd_adapters_list, "list the library")
     a.add_argument("--kind", choices=("style", "motion"), default=None)
     a.add_argument("--json", action="store_true", help="machine-readable output")
-    _add_library_arg(a)
-    a.set_defaults(func=cmd_adapters_list)
-    a = asub.add_parser("inspect", help="show one adapter's sidecar")
-    a.add_argument("name")
-    _add_library_arg(a)
-    a.set_defaults(func=cmd_adapters_inspect)
-    a = asub.add_parser("import", help="add a .safetensors LoRA (diffusers, peft, ComfyUI, musubi or DiffSynth)")
+    _command(asub, "inspect", cmd_adapters_inspect, "show one adapter's sidecar").add_argument("name")
+    a = _command(asub, "import", cmd_adapters_import,
+                 "add a .safetensors LoRA (diffusers, peft, ComfyUI, musubi or DiffSynth)")
     a.add_argument("file")
     a.add_argument("--kind", choices=("style", "motion"), required=True)
     a.add_argument("--name", default=None, help="default: from the file name")
@@ -87,23 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--description", default="")
     a.add_argument("--strength", type=float, default=1.0, help="default strength shown in the app")
     a.add_argument("--overwrite", action="store_true")
-    _add_library_arg(a)
-    a.set_defaults(func=cmd_adapters_import)
-    a = asub.add_parser("rename", help="rename an adapter")
+    a = _command(asub, "rename", cmd_adapters_rename, "rename an adapter")
     a.add_argument("name")
     a.add_argument("new_name")
-    _add_library_arg(a)
-    a.set_defaults(func=cmd_adapters_rename)
-    a = asub.add_parser("remove", help="delete an adapter and its sidecar")
-    a.add_argument("name")
-    _add_library_arg(a)
-    a.set_defaults(func=cmd_adapters_remove)
-    a = asub.add_parser("export", help="write an adapter for another tool")
+    _command(asub, "remove", cmd_adapters_remove, "delete an adapter and its sidecar").add_argument("name")
+    a = _command(asub, "export", cmd_adapters_export, "write an adapter for another tool")
     a.add_argument("name")
     a.add_argument("--out", required=True, help="output .safetensors")
     a.add_argument("--layout", choices=("comfyui", "diffusers"), default="comfyui")
-    _add_library_arg(a)
-    a.set_defaults(func=cmd_adapters_export)
     return parser
 
 
