@@ -22,11 +22,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vae-tiling", action="store_true")
     parser.add_argument("--outputs", default=None, help="folder for generated files (default: ./outputs)")
     parser.add_argument("--loras", default=None, help="adapter library (default: ./loras)")
+    parser.add_argument("--metric-weights", choices=("pretrained", "fallback", "random"), default=None,
+                        help="CLIP/LPIPS weights for Compare (default: pretrained; random on the tiny model)")
     args = parser.parse_args(argv)
 
     from cinescene import adapters, loading, outputs, ui
     from cinescene.config import TINY, ModelSpec
     from cinescene.errors import CinesceneError
+    from cinescene.metrics import MetricsConfig
 
     model = args.model or loading.auto_model()
     spec = ModelSpec(model=model, device=args.device, memory=args.memory, vae_tiling=args.vae_tiling)
@@ -40,7 +43,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     library = adapters.AdapterLibrary(args.loras or adapters.DEFAULT_LIBRARY)
-    demo = ui.build_app(ui.AppContext(spec=spec, outputs_root=outputs_root, library=library, banner=banner))
+    # The tiny model's pictures are noise: scoring them with downloaded CLIP/LPIPS weights buys nothing.
+    metric_weights = args.metric_weights or ("random" if model == TINY else "pretrained")
+    demo = ui.build_app(ui.AppContext(spec=spec, outputs_root=outputs_root, library=library,
+                                      metrics=MetricsConfig(weights=metric_weights), banner=banner))
     try:
         demo.launch(server_name=args.host, server_port=args.port, share=args.share,
                     allowed_paths=[str(outputs_root.resolve())], show_error=True)

@@ -30,7 +30,7 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vae-tiling", action="store_true", help="decode the video in tiles (less VRAM)")
 
 
-def _add_library_arg(parser: argparse.ArgumentParser) -> None:
+def add_library_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loras", default=None, help="adapter library folder (default: ./loras or $CINESCENE_LORAS)")
 
 
@@ -38,7 +38,7 @@ def _add_adapter_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--style", default=None, metavar="NAME[:W[:END]]",
                         help="style adapter, strength W (default 1; END ramps it over the steps)")
     parser.add_argument("--motion", default=None, metavar="NAME[:W[:END]]", help="motion adapter, as --style")
-    _add_library_arg(parser)
+    add_library_arg(parser)
 
 
 def _add_sample_args(parser: argparse.ArgumentParser) -> None:
@@ -56,14 +56,6 @@ def _add_sample_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=int, default=None, help="frame rate of the written mp4 (default 16)")
 
 
-def _command(sub: Any, name: str, func: Any, help: str) -> argparse.ArgumentParser:
-    """An adapters subcommand: it always takes --loras."""
-    parser = sub.add_parser(name, help=help)
-    parser.set_defaults(func=func)
-    _add_library_arg(parser)
-    return parser
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m cinescene", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -76,29 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_sample)
 
-    adapters = sub.add_parser("adapters", help="the style and motion LoRA library")
-    asub = adapters.add_subparsers(dest="action", required=True, parser_class=_Parser)
-    a = _command(asub, "list", cmd_adapters_list, "list the library")
-    a.add_argument("--kind", choices=("style", "motion"), default=None)
-    a.add_argument("--json", action="store_true", help="machine-readable output")
-    _command(asub, "inspect", cmd_adapters_inspect, "show one adapter's sidecar").add_argument("name")
-    a = _command(asub, "import", cmd_adapters_import,
-                 "add a .safetensors LoRA (diffusers, peft, ComfyUI, musubi or DiffSynth)")
-    a.add_argument("file")
-    a.add_argument("--kind", choices=("style", "motion"), required=True)
-    a.add_argument("--name", default=None, help="default: from the file name")
-    a.add_argument("--base", default=None, help="the model it was trained for: hub id, folder or tiny (default: 480P)")
-    a.add_argument("--description", default="")
-    a.add_argument("--strength", type=float, default=1.0, help="default strength shown in the app")
-    a.add_argument("--overwrite", action="store_true")
-    a = _command(asub, "rename", cmd_adapters_rename, "rename an adapter")
-    a.add_argument("name")
-    a.add_argument("new_name")
-    _command(asub, "remove", cmd_adapters_remove, "delete an adapter and its sidecar").add_argument("name")
-    a = _command(asub, "export", cmd_adapters_export, "write an adapter for another tool")
-    a.add_argument("name")
-    a.add_argument("--out", required=True, help="output .safetensors")
-    a.add_argument("--layout", choices=("comfyui", "diffusers"), default="comfyui")
+    from .cli_adapters import add_adapters_parser
+    from .cli_eval import add_eval_parsers
+
+    add_adapters_parser(sub, _Parser)
+    add_eval_parsers(sub)
     return parser
 
 
@@ -215,66 +189,6 @@ def quiet_libraries() -> None:
     for var in ("DIFFUSERS_VERBOSITY", "TRANSFORMERS_VERBOSITY"):
         os.environ.setdefault(var, "error")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-
-
-def cmd_adapters_list(args: argparse.Namespace) -> int:
-    import json
-
-    infos = library(args).list(args.kind)
-    if args.json:
-        print(json.dumps([i.to_json() for i in infos], indent=2))
-        return 0
-    if not infos:
-        print(f"no adapters in {library(args).root}")
-        return 0
-    print(f"{'name':24} {'kind':7} {'rank':>4} {'blocks':>6} {'size':>9}  {'base':28} targets")
-    for i in infos:
-        size = f"{i.size_bytes / 2**20:.1f} MB"
-        flag = "" if i.hotswap else "  [slow load: " + i.hotswap_note + "]"
-        print(f"{i.name:24} {i.kind:7} {i.rank:>4} {i.blocks:>6} {size:>9}  {i.base_model[:28]:28} "
-              f"{','.join(i.target_modules)}{flag}")
-    return 0
-
-
-def cmd_adapters_inspect(args: argparse.Namespace) -> int:
-    import json
-
-    print(json.dumps(library(args).get(args.name).to_json(), indent=2, ensure_ascii=False))
-    return 0
-
-
-def cmd_adapters_import(args: argparse.Namespace) -> int:
-    from . import loading
-    from .config import HUB_480P
-
-    lib = library(args)
-    base = args.base or HUB_480P
-    # The import is checked against the base model's layers; its skeleton needs no weights.
-    info = lib.import_file(args.file, args.kind, name=args.name, base_model=base,
-                           transformer=loading.transformer_skeleton(base), description=args.description,
-                           default_strength=args.strength, overwrite=args.overwrite)
-    note = "" if info.hotswap else f" (slow load: {info.hotswap_note})"
-    print(f"imported {info.name} as a {info.kind} adapter: rank {info.rank}, {info.blocks} blocks, "
-          f"from {info.source_format} layout, sha256 {info.sha256[:12]}{note}")
-    return 0
-
-
-def cmd_adapters_rename(args: argparse.Namespace) -> int:
-    info = library(args).rename(args.name, args.new_name)
-    print(f"renamed {args.name} to {info.name}")
-    return 0
-
-
-def cmd_adapters_remove(args: argparse.Namespace) -> int:
-    info = library(args).remove(args.name)
-    print(f"removed {info.kind} adapter {info.name}")
-    return 0
-
-
-def cmd_adapters_export(args: argparse.Namespace) -> int:
-    path = library(args).export(args.name, args.out, layout=args.layout)
-    print(f"wrote {path} ({args.layout} layout)")
-    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -80,6 +80,13 @@ def fit_image(image: Image.Image, width: int, height: int) -> Image.Image:
     return ImageOps.fit(image, (width, height), method=Image.Resampling.LANCZOS, centering=(0.5, 0.5))
 
 
+def fit_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Cover-resize and centre-crop every frame to ``height`` x ``width`` (what fit_image does to a still)."""
+    if frames.shape[1:3] == (height, width):
+        return frames
+    return np.stack([np.asarray(fit_image(Image.fromarray(f), width, height)) for f in frames])
+
+
 def to_uint8(frames: np.ndarray) -> np.ndarray:
     """Float frames in [0, 1] to uint8, rounding rather than truncating."""
     if frames.dtype == np.uint8:

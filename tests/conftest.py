@@ -160,3 +160,33 @@ def app_client(app_server: AppServer):  # type: ignore[no-untyped-def]
     from gradio_client import Client
 
     return Client(app_server.url, verbose=False)
+
+
+@pytest.fixture(scope="session")
+def metric_nets():  # type: ignore[no-untyped-def]
+    """CLIP and LPIPS with random weights (no weights can be downloaded here); numbers are uncalibrated."""
+    from cinescene import metrics
+
+    return metrics.get_networks(metrics.MetricsConfig(weights="random"))
+
+
+@pytest.fixture(scope="session")
+def i3d_standin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A TorchScript file with StyleGAN-V's I3D calling convention: (B, 3, T, H, W) in [-1, 1] -> (B, 400)."""
+    import torch
+
+    class StandIn(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            gen = torch.Generator().manual_seed(0)
+            self.proj = torch.nn.Parameter(torch.randn(12, 400, generator=gen))
+
+        def forward(self, x: torch.Tensor, rescale: bool = False, resize: bool = False,
+                    return_features: bool = True) -> torch.Tensor:
+            # Channel means over four time quarters: motion-sensitive, like a (very) small I3D.
+            quarters = torch.stack([q.mean(dim=(2, 3, 4)) for q in x.chunk(4, dim=2)], dim=1).flatten(1)
+            return torch.tanh(quarters @ self.proj) * 10.0
+
+    path = tmp_path_factory.mktemp("i3d") / "i3d_torchscript.pt"
+    torch.jit.script(StandIn()).save(str(path))
+    return path

@@ -56,3 +56,26 @@ def test_import_adapters_then_generate_with_them(app_server, still, tmp_path):
         browser.wait_for_playable_video(page, "#gen-video")
         expect(page.locator("#gen-record")).to_contain_text("ui-move", timeout=30_000)
         expect(page.locator("#gen-record")).to_contain_text("ui-look")
+
+
+def test_compare_tab_shows_two_videos_and_metrics(app_server, still, tmp_path):
+    import lora_fixtures as lf
+    from cinescene import loading
+
+    tr = loading.build_tiny_pipeline().transformer
+    style = lf.save(lf.diffusers_layout(lf.random_lora(tr, lf.STYLE, seed=41)), tmp_path / "cmp-ui.safetensors")
+    with browser.page() as page:
+        page.goto(app_server.url)
+        _import_in_browser(page, style, "style", "cmp-ui")
+        page.get_by_role("tab", name="Compare").click()
+        _choose(page, "cmp-style", "cmp-ui")
+        page.locator("#cmp-image input[type=file]").set_input_files(str(still))
+        page.locator("#cmp-prompt textarea").fill("the beam sweeps the sky")
+        page.locator("#cmp-run").click()
+        base = browser.wait_for_playable_video(page, "#cmp-base")
+        tuned = browser.wait_for_playable_video(page, "#cmp-tuned")
+        assert base["duration"] > 0 and tuned["duration"] > 0 and base["src"] != tuned["src"]
+        expect(page.locator("#cmp-table")).to_contain_text("LPIPS base vs tuned", timeout=30_000)
+        expect(page.locator("#cmp-table")).to_contain_text("CLIP-SIM text")
+        expect(page.locator("#cmp-notice")).to_contain_text("Uncalibrated")
+        page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from cinescene import cli, media
@@ -150,3 +151,77 @@ def test_import_refuses_a_pickle(tmp_path, capsys):
                     "--loras", str(tmp_path / "loras")])
     assert code == 2 and "pickle" in capsys.readouterr().err
     assert not (tmp_path / "loras").exists() or files_under(tmp_path / "loras") == {}
+
+
+@pytest.fixture(scope="module")
+def cli_library(tmp_path_factory):
+    import lora_fixtures as lf
+
+    from cinescene import loading
+
+    root = tmp_path_factory.mktemp("clilib")
+    tr = loading.build_tiny_pipeline().transformer
+    lf.save(lf.diffusers_layout(lf.random_lora(tr, lf.STYLE, seed=8)), root / "look.safetensors")
+    assert cli.main(["adapters", "import", str(root / "look.safetensors"), "--kind", "style", "--base", "tiny",
+                     "--loras", str(root / "loras")]) == 0
+    return root / "loras"
+
+
+def test_compare_command(still, tmp_path, cli_library, capsys):
+    out = tmp_path / "cmp"
+    code = cli.main(["compare", *SMALL, "--image", str(still), "--prompt", "x", "--out", str(out), "--quiet",
+                     "--style", "look", "--loras", str(cli_library)])
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "LPIPS base vs tuned" in captured.out and "UNCALIBRATED" in captured.err
+    assert {p.name for p in out.iterdir()} >= {"base.mp4", "tuned.mp4", "metrics.json", "side_by_side.mp4"}
+
+
+def test_metrics_command(tmp_path, capsys):
+    frames = (np.random.default_rng(0).random((5, 32, 32, 3)) * 255).astype(np.uint8)
+    a = media.write_video(frames, tmp_path / "a.mp4")
+    b = media.write_video(frames[::-1].copy(), tmp_path / "b.mp4")
+    assert cli.main(["metrics", str(a), str(b), "--prompt", "x", "--metric-weights", "random"]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert set(result["videos"]) == {"a", "b"} and "lpips_pair" in result["pair"]
+    assert result["uncalibrated"] and "UNCALIBRATED" in captured.err
+
+
+@pytest.mark.parametrize("case, message", [
+    ("lengths", "differ: 5 frames"), ("one-frame", "at least 2"), ("unreadable", "not a readable video"),
+    ("pretrained-offline", "not available here"),
+])
+def test_metrics_command_bad_input(tmp_path, capsys, case, message):
+    frames = (np.random.default_rng(0).random((5, 32, 32, 3)) * 255).astype(np.uint8)
+    a = media.write_video(frames, tmp_path / "a.mp4")
+    args = ["metrics", str(a), "--metric-weights", "random"]
+    if case == "lengths":
+        args.insert(2, str(media.write_video(frames[:1].repeat(9, axis=0), tmp_path / "b.mp4")))
+    elif case == "one-frame":
+        args[1] = str(media.write_video(frames[:1], tmp_path / "one.mp4"))
+    elif case == "unreadable":
+        (tmp_path / "bad.mp4").write_bytes(b"\x00" * 64)
+        args[1] = str(tmp_path / "bad.mp4")
+    else:
+        args = ["metrics", str(a)]
+    assert run_cli(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_eval_command_and_missing_i3d(tmp_path, cli_library, capsys):
+    for i in range(2):
+        make_still(tmp_path / f"s{i}.png", seed=i)
+        media.write_video((np.random.default_rng(i).random((17, 32, 48, 3)) * 255).astype(np.uint8),
+                          tmp_path / f"r{i}.mp4")
+    (tmp_path / "set.jsonl").write_text("\n".join(json.dumps({"image": f"s{i}.png", "prompt": "p", "reference":
+                                                              f"r{i}.mp4"}) for i in range(2)))
+    common = ["eval", "--model", "tiny", "--set", str(tmp_path / "set.jsonl"), "--steps", "1", "--frames", "17",
+              "--height", "32", "--width", "48", "--variant", "lora=style:look:0.9", "--loras", str(cli_library)]
+    assert run_cli([*common, "--out", str(tmp_path / "e1"), "--i3d", str(tmp_path / "nope.pt")]) == 2
+    assert "i3d_torchscript.pt" in capsys.readouterr().err
+    assert not (tmp_path / "e1").exists()
+    assert run_cli([*common, "--out", str(tmp_path / "e2"), "--no-fvd"]) == 0
+    assert "| lora |" in capsys.readouterr().out
+    assert (tmp_path / "e2" / "results.csv").is_file() and (tmp_path / "e2" / "summary.md").is_file()

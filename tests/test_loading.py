@@ -40,8 +40,11 @@ def test_tiny_is_deterministic_and_leaves_global_rng_alone():
     assert any(not torch.equal(a[k], c[k]) for k in a)
 
 
-def test_get_model_caches_one_pipeline(tiny_model):
-    assert loading.get_model(ModelSpec(model="tiny")) is tiny_model
+def test_get_model_caches_one_pipeline():
+    first = loading.get_model(ModelSpec(model="tiny"))
+    assert loading.get_model(ModelSpec(model="tiny")) is first
+    other = loading.get_model(ModelSpec(model="tiny", seed=1))  # another spec replaces it: one slot only
+    assert other is not first and loading.get_model(ModelSpec(model="tiny", seed=1)) is other
 
 
 def test_auto_model_is_tiny_without_cuda():

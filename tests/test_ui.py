@@ -66,7 +66,7 @@ def test_progress_callback_moves_per_step():
         def __call__(self, progress, desc=None, total=None, unit="steps"):
             calls.append(progress)
 
-    on_step = ui._progress_callback(FakeProgress(), "denoising")
+    on_step = ui.progress_callback(FakeProgress(), "denoising")
     for i in range(1, 4):
         on_step(i, 3, {"timestep": 0.0, "elapsed": 0.0})
     assert calls == [(1, 3), (2, 3), (3, 3)]
@@ -106,3 +106,30 @@ def test_import_refuses_hostile_input(app_client, tmp_path):
     with pytest.raises(AppError, match="path separator"):
         app_client.predict(file=handle_file(str(ok)), kind="style", name="../../x", description="", strength=1.0,
                            api_name="/import_adapter")
+
+
+def test_compare_through_the_api(app_client, still, tmp_path):
+    from gradio_client import handle_file
+
+    import lora_fixtures as lf
+    from cinescene import loading
+
+    tr = loading.build_tiny_pipeline().transformer
+    style = lf.save(lf.diffusers_layout(lf.random_lora(tr, lf.STYLE, seed=31)), tmp_path / "cmp-look.safetensors")
+    app_client.predict(file=handle_file(str(style)), kind="style", name="cmp-look", description="", strength=1.0,
+                       api_name="/import_adapter")
+    base, tuned, table, lpips_plot, clip_plot, notice, report = app_client.predict(
+        image=handle_file(str(still)), **{**GEN_DEFAULTS, "style": "cmp-look"}, api_name="/compare")
+    assert media.read_video(base).num_frames == media.read_video(tuned).num_frames == 5
+    metrics_rows = {row[0]: row for row in table["data"]}
+    assert "LPIPS base vs tuned" in metrics_rows and "NO" in metrics_rows["CLIP-SIM text"][-1]
+    assert "Uncalibrated" in notice
+    assert json.loads(open(report).read())["adapters"][0]["name"] == "cmp-look"
+
+
+def test_compare_without_adapters_is_a_clear_error(app_client, still):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="nothing to compare"):
+        app_client.predict(image=handle_file(str(still)), **GEN_DEFAULTS, api_name="/compare")

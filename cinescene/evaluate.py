@@ -1,0 +1,270 @@
+"""Batch evaluation: a set of (image, prompt[, reference clip]) through several model variants.
+
+Variants are the base model, adapter configurations on it, and fully
+fine-tuned model folders. Every variant sees the same items with the same
+seeds, so differences are paired. Writes ``results.csv`` (one row per video),
+``summary.md`` and ``summary.json`` (mean and 95% interval per variant and
+metric, FVD-N where reference clips were given).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import atomic, fvd, loading, media, metrics, sampler
+from .adapters import AdapterLibrary
+from .config import AdapterChoice, ModelSpec, SampleSettings
+from .errors import InputError
+from .record import build_record
+
+METRICS = ("clip_text", "clip_image", "clip_consistency", "lpips_temporal", "flicker", "lpips_reference")
+MAX_ITEMS = 10_000
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    image: Path
+    prompt: str
+    reference: Path | None = None
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Variant:
+    """``adapters`` on the base model, or a whole other model folder (full fine-tuning) in ``model``."""
+
+    label: str
+    adapters: tuple[AdapterChoice, ...] = ()
+    model: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Variant:
+        """``LABEL=style:NAME[:W],motion:NAME[:W]`` or ``LABEL=model:FOLDER``."""
+        label, sep, rest = text.partition("=")
+        if not sep or not label or not rest:
+            raise InputError(f"variant {text!r}: expected LABEL=style:NAME[:W],motion:NAME[:W] or LABEL=model:FOLDER")
+        if rest.startswith("model:"):
+            return cls(label, model=rest.removeprefix("model:"))
+        choices = []
+        for part in rest.split(","):
+            slot, _, spec = part.partition(":")
+            try:
+                choices.append(AdapterChoice.parse(slot, spec))
+            except ValueError as err:
+                raise InputError(f"variant {label}: {err}") from err
+        return cls(label, tuple(choices))
+
+
+def read_set(path: str | os.PathLike[str]) -> list[EvalItem]:
+    """Read a JSONL or CSV set file (columns image, prompt, optional reference and seed); paths are relative to it."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"set file not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".jsonl":
+        rows = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    rows.append((number, json.loads(line)))
+                except ValueError as err:
+                    raise InputError(f"{path.name} line {number}: not JSON ({err})") from err
+    elif path.suffix.lower() == ".csv":
+        rows = [(number, row) for number, row in enumerate(csv.DictReader(io.StringIO(text)), 2)]
+    else:
+        raise InputError(f"set file {path.name}: use .jsonl or .csv")
+    items = []
+    for number, row in rows:
+        where = f"{path.name} line {number}"
+        if not isinstance(row, dict) or not row.get("image") or not str(row.get("prompt") or "").strip():
+            raise InputError(f"{where}: needs an image and a prompt")
+        image = (path.parent / str(row["image"])).resolve()
+        if not image.is_file():
+            raise InputError(f"{where}: image not found: {row['image']}")
+        reference = None
+        if row.get("reference"):
+            reference = (path.parent / str(row["reference"])).resolve()
+            if not reference.is_file():
+                raise InputError(f"{where}: reference clip not found: {row['reference']}")
+        seed = row.get("seed")
+        try:
+            seed = int(seed) if seed not in (None, "") else None
+        except ValueError as err:
+            raise InputError(f"{where}: seed {seed!r} is not a whole number") from err
+        items.append(EvalItem(image, str(row["prompt"]).strip(), reference, seed))
+    if not items:
+        raise InputError(f"set file {path.name} holds no items")
+    if len(items) > MAX_ITEMS:
+        raise InputError(f"set file {path.name} holds {len(items)} items; the limit is {MAX_ITEMS}")
+    return items
+
+
+def interval95(values: list[float]) -> tuple[float, float, float]:
+    """Mean and Student-t 95% interval; the interval is NaN with fewer than two values."""
+    import scipy.stats
+
+    data = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+    if data.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    mean = float(data.mean())
+    if data.size < 2:
+        return mean, float("nan"), float("nan")
+    half = float(scipy.stats.t.ppf(0.975, data.size - 1) * data.std(ddof=1) / math.sqrt(data.size))
+    return mean, mean - half, mean + half
+
+
+@dataclass
+class EvalResult:
+    rows: list[dict[str, Any]]
+    summary: dict[str, Any]
+    paths: dict[str, Path] = field(default_factory=dict)
+
+
+def run(
+    spec: ModelSpec,
+    items: list[EvalItem],
+    variants: list[Variant],
+    template: SampleSettings,
+    out_dir: str | os.PathLike[str],
+    library: AdapterLibrary,
+    networks: metrics.MetricNetworks,
+    i3d_path: str | None = None,
+    use_fvd: bool = True,
+    on_progress: Callable[[int, int, str], None] | None = None,
+) -> EvalResult:
+    out_dir = Path(out_dir)
+    if not out_dir.parent.is_dir():
+        raise InputError(f"the output folder's parent does not exist: {out_dir.parent}")
+    labels = [v.label for v in variants]
+    if len(set(labels)) != len(labels) or "base" in labels:
+        raise InputError("variant labels must be unique and not 'base'")
+    all_variants = [Variant("base"), *variants]
+    for variant in all_variants:
+        sampler.validate_settings(dataclasses.replace(template, prompt=items[0].prompt, adapters=variant.adapters))
+        for choice in variant.adapters:
+            library.get(choice.name, kind=choice.slot)
+    if template.frames < 5:
+        raise InputError("evaluation needs videos of at least 5 frames: temporal metrics compare consecutive frames")
+    with_reference = [item for item in items if item.reference is not None]
+    if i3d_path and len(with_reference) < 2:
+        raise InputError(f"FVD needs at least 2 reference clips in the set; it has {len(with_reference)}")
+    i3d = fvd.load_i3d(i3d_path) if len(with_reference) >= 2 and use_fvd else None
+    images = [media.load_image(item.image) for item in items]
+    references = {i: media.read_video(item.reference).frames for i, item in enumerate(items) if item.reference}
+
+    rows: list[dict[str, Any]] = []
+    videos: dict[str, list[np.ndarray]] = {}
+    total, done = len(items) * len(all_variants), 0
+    # Adapter variants share the base pipeline; full fine-tunes load their own, one at a time, last.
+    for variant in sorted(all_variants, key=lambda v: v.model is not None):
+        model = loading.get_model(dataclasses.replace(spec, model=variant.model) if variant.model else spec)
+        folder = out_dir / "videos" / variant.label
+        folder.mkdir(parents=True, exist_ok=True)
+        videos[variant.label] = []
+        for index, (item, image) in enumerate(zip(items, images)):
+            settings = dataclasses.replace(template, prompt=item.prompt, adapters=variant.adapters,
+                                           seed=item.seed if item.seed is not None else template.seed)
+            result = sampler.sample_to_file(model, image, settings, folder / f"{index:04d}.mp4", library=library)
+            scores = metrics.score_video(networks, result.frames, prompt=item.prompt, image=image)
+            if index in references:
+                ref = media.fit_frames(references[index], result.frames.shape[1], result.frames.shape[2])
+                count = min(len(ref), len(result.frames))
+                with networks.lock:
+                    scores["lpips_reference"] = metrics.lpips_pair(networks, result.frames[:count], ref[:count])
+            videos[variant.label].append(result.frames)
+            rows.append({"variant": variant.label, "item": index, "image": item.image.name, "prompt": item.prompt,
+                         "seed": settings.seed, "video": str(result.video_path.relative_to(out_dir)),
+                         **{name: scores[name].mean if name in scores else None for name in METRICS}})
+            done += 1
+            if on_progress:
+                on_progress(done, total, variant.label)
+
+    summary = _summarize(rows, all_variants, networks)
+    if i3d is None:
+        summary["fvd_note"] = ("FVD skipped: " + ("--no-fvd given" if not use_fvd else
+                               f"{len(with_reference)} reference clip(s) in the set, at least 2 needed"))
+    if i3d is not None:
+        reference_videos = [references[i] for i in sorted(references)]
+        for variant in all_variants:
+            generated = [videos[variant.label][i] for i in sorted(references)]
+            summary["variants"][variant.label]["fvd"] = fvd.fvd(i3d, generated, reference_videos,
+                                                                device=networks.device).to_dict()
+    paths = _write(out_dir, rows, summary, spec, template)
+    return EvalResult(rows, summary, paths)
+
+
+def _summarize(rows: list[dict[str, Any]], variants: list[Variant], networks: metrics.MetricNetworks) -> dict:
+    summary: dict[str, Any] = {"networks": networks.describe(), "variants": {}}
+    calibrated = {"clip_text": networks.clip_calibrated, "clip_image": networks.clip_calibrated,
+                  "clip_consistency": networks.clip_calibrated, "lpips_temporal": networks.lpips_calibrated,
+                  "lpips_reference": networks.lpips_calibrated, "flicker": True}
+    summary["uncalibrated"] = sorted(k for k, v in calibrated.items() if not v)
+    for variant in variants:
+        own = [r for r in rows if r["variant"] == variant.label]
+        entry: dict[str, Any] = {"videos": len(own), "adapters": [dataclasses.asdict(a) for a in variant.adapters],
+                                 "model": variant.model, "metrics": {}}
+        for name in METRICS:
+            values = [r[name] for r in own if r[name] is not None]
+            if values:
+                mean, low, high = interval95(values)
+                entry["metrics"][name] = {"mean": mean, "ci95": [low, high], "n": len(values),
+                                          "calibrated": calibrated[name]}
+        summary["variants"][variant.label] = entry
+    return summary
+
+
+def _fmt(value: float) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.4f}"
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+    names = [m for m in METRICS if any(m in v["metrics"] for v in summary["variants"].values())]
+    lines = ["# cinescene evaluation", "",
+             "Mean and 95% interval (Student t) per variant; same items and seeds for every variant.", ""]
+    if summary["uncalibrated"]:
+        lines += [f"**Uncalibrated (random network weights): {', '.join(summary['uncalibrated'])}.** "
+                  "These numbers only show that the pipeline runs.", ""]
+    has_fvd = any("fvd" in v for v in summary["variants"].values())
+    header = ["variant", "videos", *names] + (["FVD"] if has_fvd else [])
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for label, entry in summary["variants"].items():
+        cells = [label, str(entry["videos"])]
+        for name in names:
+            m = entry["metrics"].get(name)
+            cells.append("n/a" if m is None else f"{_fmt(m['mean'])} [{_fmt(m['ci95'][0])}, {_fmt(m['ci95'][1])}]")
+        if has_fvd:
+            f = entry.get("fvd")
+            cells.append(f"{f['name']} {f['value']:.2f}" if f else "n/a")
+        lines.append("| " + " | ".join(cells) + " |")
+    if summary.get("fvd_note"):
+        lines += ["", summary["fvd_note"]]
+    lines += ["", "Higher is better for clip_text, clip_image, clip_consistency and flicker; lower for "
+              "lpips_temporal, lpips_reference and FVD. Networks: "
+              + json.dumps(summary["networks"], ensure_ascii=False), ""]
+    return "\n".join(lines)
+
+
+def _write(out_dir: Path, rows: list[dict[str, Any]], summary: dict[str, Any], spec: ModelSpec,
+           template: SampleSettings) -> dict[str, Path]:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    paths = {"results": out_dir / "results.csv", "summary": out_dir / "summary.md",
+             "summary_json": out_dir / "summary.json"}
+    atomic.write_text(paths["results"], buffer.getvalue())
+    atomic.write_text(paths["summary"], summary_markdown(summary))
+    atomic.write_json(paths["summary_json"], build_record(kind="eval", model={"id": spec.model},
+                                                          settings=template.to_dict(), **summary))
+    return paths

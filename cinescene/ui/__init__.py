@@ -1,0 +1,45 @@
+"""The Gradio Blocks app: widgets wired to cinescene's core functions, nothing more.
+
+Every handler turns widget values into core dataclasses, calls the core, and
+turns CinesceneError into gr.Error. GPU work runs under one concurrency id so
+the queue serialises it whatever tab it comes from. This package is the only
+place that imports gradio.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from .adapters_tab import adapters_tab
+from .common import GPU_QUEUE, AppContext, progress_callback
+from .compare_tab import compare_tab
+from .generate import generate_tab
+
+__all__ = ["GPU_QUEUE", "AppContext", "build_app", "progress_callback", "tiny_banner"]
+
+
+def tiny_banner(auto_chosen: bool) -> str:
+    why = "No CUDA GPU was found, so cinescene started" if auto_chosen else "cinescene is running"
+    return (
+        f"**{why} on the tiny offline model: its pictures are random noise.** It is here so you can try "
+        "every control, adapter and metric without weights. For real shots, on a machine with a GPU run "
+        "`python app.py --model Wan-AI/Wan2.1-I2V-14B-480P-Diffusers` (or the 720P id, or a local diffusers folder)."
+    )
+
+
+def build_app(ctx: AppContext) -> gr.Blocks:
+    with gr.Blocks(title="cinescene", analytics_enabled=False) as demo:
+        gr.Markdown("# cinescene\nWan2.1 image-to-video with your own look: generate, adapt, compare.")
+        if ctx.banner:
+            gr.Markdown(ctx.banner, elem_id="tiny-banner")
+        with gr.Tab("Generate"):
+            gen = generate_tab(ctx)
+        with gr.Tab("Compare"):
+            cmp = compare_tab(ctx)
+        with gr.Tab("Adapters", elem_id="tab-adapters"):
+            dropdowns = [("style", gen.style), ("motion", gen.motion), ("style", cmp.style), ("motion", cmp.motion)]
+            refresh_adapters, refreshed = adapters_tab(ctx, dropdowns)
+        # The library can change between page loads (CLI imports, other users): list it afresh per visit.
+        demo.load(refresh_adapters, outputs=refreshed, api_name="on_load", queue=False)
+    demo.queue(default_concurrency_limit=1)
+    return demo

@@ -1,0 +1,58 @@
+"""Pieces every tab shares: the app context, progress and error plumbing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from .. import loading, outputs, sampler
+from ..adapters import DEFAULT_LIBRARY, AdapterLibrary
+from ..config import ModelSpec
+from ..errors import CinesceneError
+from ..metrics import MetricsConfig
+
+GPU_QUEUE = "gpu"  # the one concurrency id for everything that touches the pipeline
+NONE = "none"
+
+
+@dataclass
+class AppContext:
+    """What the app was started with; handlers read it, never mutate it."""
+
+    spec: ModelSpec
+    outputs_root: Path = field(default_factory=lambda: outputs.DEFAULT_OUTPUTS)
+    library: AdapterLibrary = field(default_factory=lambda: AdapterLibrary(DEFAULT_LIBRARY))
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    banner: str | None = None
+
+    def model(self) -> loading.LoadedModel:
+        return loading.get_model(self.spec)
+
+    def fingerprint(self) -> dict[str, int]:
+        return loading.fingerprint(loading.transformer_config(self.spec.model))
+
+
+def progress_callback(progress: gr.Progress, desc: str) -> sampler.StepCallback:
+    def on_step(step: int, total: int, info: dict[str, Any]) -> None:
+        progress((step, total), desc=desc, unit="steps")
+
+    return on_step
+
+
+def int_or_none(value: float | int | None) -> int | None:
+    """Number widgets give floats, and 0 or empty means "automatic"."""
+    if value is None or value == "" or int(value) == 0:
+        return None
+    return int(value)
+
+
+def user_error(err: CinesceneError) -> gr.Error:
+    return gr.Error(str(err), print_exception=False)
+
+
+def adapter_dropdown_choices(ctx: AppContext, kind: str) -> list[tuple[str, str]]:
+    """(label, value) pairs: adapters that fit the loaded model; the slow ones say so."""
+    return [(NONE, NONE)] + [(i.label(), i.name) for i in ctx.library.list(kind, ctx.fingerprint())]

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+import lora_fixtures as lf
+from cinescene import evaluate, loading, media
+from cinescene.adapters import AdapterLibrary
+from cinescene.config import AdapterChoice, ModelSpec, SampleSettings
+from cinescene.errors import InputError
+from conftest import make_still
+
+
+@pytest.fixture(scope="module")
+def eval_set(tmp_path_factory):
+    root = tmp_path_factory.mktemp("set")
+    for i in range(3):
+        make_still(root / f"still{i}.png", seed=i)
+    for i in range(2):
+        frames = (np.random.default_rng(i).random((17, 32, 48, 3)) * 255).astype(np.uint8)
+        media.write_video(frames, root / f"ref{i}.mp4")
+    rows = [{"image": "still0.png", "prompt": "a harbour", "reference": "ref0.mp4", "seed": 1},
+            {"image": "still1.png", "prompt": "a street", "reference": "ref1.mp4"},
+            {"image": "still2.png", "prompt": "a road"}]
+    (root / "set.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    with open(root / "set.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["image", "prompt", "reference", "seed"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return root
+
+
+def test_read_set_jsonl_and_csv_agree(eval_set):
+    a, b = evaluate.read_set(eval_set / "set.jsonl"), evaluate.read_set(eval_set / "set.csv")
+    assert a == b and len(a) == 3
+    assert a[0].seed == 1 and a[2].reference is None and a[0].image.is_absolute()
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"image": "still0.png"}\n', "line 1: needs an image and a prompt"),
+    ('{"image": "nope.png", "prompt": "x"}\n', "image not found"),
+    ('{"image": "still0.png", "prompt": "x", "reference": "gone.mp4"}\n', "reference clip not found"),
+    ('{"image": "still0.png", "prompt": "x", "seed": "abc"}\n', "not a whole number"),
+    ("not json\n", "line 1: not JSON"),
+    ("", "holds no items"),
+])
+def test_bad_set_files(eval_set, content, message):
+    path = eval_set / "bad.jsonl"
+    path.write_text(content)
+    with pytest.raises(InputError, match=message):
+        evaluate.read_set(path)
+
+
+def test_variant_parsing():
+    v = evaluate.Variant.parse("noir=style:noir:0.8,motion:dolly")
+    assert v.adapters == (AdapterChoice("style", "noir", 0.8), AdapterChoice("motion", "dolly"))
+    assert evaluate.Variant.parse("full=model:/models/ft").model == "/models/ft"
+    with pytest.raises(InputError):
+        evaluate.Variant.parse("no-equals-sign")
+
+
+def test_interval95():
+    mean, low, high = evaluate.interval95([1.0, 2.0, 3.0, 4.0])
+    assert mean == 2.5 and low == pytest.approx(2.5 - 3.182446 * np.std([1, 2, 3, 4], ddof=1) / 2, rel=1e-5)
+    assert np.isnan(evaluate.interval95([1.0])[1])
+
+
+def test_eval_base_lora_and_full_finetune(eval_set, tmp_path, metric_nets, i3d_standin):
+    tr = loading.build_tiny_pipeline().transformer
+    lib = AdapterLibrary(tmp_path / "loras")
+    lib.import_file(lf.save(lf.diffusers_layout(lf.random_lora(tr, lf.STYLE, seed=3)), tmp_path / "s.safetensors"),
+                    "style", name="look", base_model="tiny", transformer=tr)
+    full = tmp_path / "full-ft"
+    finetuned = loading.build_tiny_pipeline(seed=7)  # stands in for a fully fine-tuned model folder
+    finetuned.save_pretrained(full)
+    template = SampleSettings(prompt="x", steps=2, frames=17, height=32, width=48, preset="preview")
+    variants = [evaluate.Variant("lora", (AdapterChoice("style", "look"),)), evaluate.Variant("full", model=str(full))]
+    seen = []
+    result = evaluate.run(ModelSpec(model="tiny"), evaluate.read_set(eval_set / "set.jsonl"), variants, template,
+                          tmp_path / "out", lib, metric_nets, i3d_path=str(i3d_standin),
+                          on_progress=lambda done, total, label: seen.append((done, total)))
+    assert seen[-1] == (9, 9)
+    rows = list(csv.DictReader(open(tmp_path / "out" / "results.csv")))
+    assert [r["variant"] for r in rows].count("full") == 3 and len(rows) == 9
+    assert rows[0]["lpips_reference"] and not rows[2]["lpips_reference"]  # only items with a reference
+    summary = result.summary["variants"]
+    assert set(summary) == {"base", "lora", "full"}
+    assert summary["lora"]["fvd"]["name"] == "FVD-2"
+    assert summary["base"]["metrics"]["flicker"]["n"] == 3
+    text = (tmp_path / "out" / "summary.md").read_text()
+    assert "| full |" in text and "FVD-2" in text and "Uncalibrated" in text
+    assert (tmp_path / "out" / "videos" / "full" / "0002.mp4").is_file()
+    by_variant = {r["variant"]: r for r in rows if r["item"] == "0"}
+    assert by_variant["base"]["clip_text"] != by_variant["full"]["clip_text"]
