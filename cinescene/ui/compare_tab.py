@@ -10,7 +10,7 @@ import pandas as pd
 from .. import compare, metrics, outputs
 from ..errors import CinesceneError
 from .common import GPU_QUEUE, AppContext, user_error
-from .generate import ShotInputs, shot_inputs, shot_settings
+from .generate import ShotInputs, shot_handler, shot_inputs, shot_settings
 
 TABLE_HEADERS = ["metric", "base", "tuned", "tuned - base", "better", "calibrated"]
 # Restart both players together whenever a new pair arrives or the button is pressed.
@@ -86,13 +86,7 @@ def compare_tab(ctx: AppContext) -> ShotInputs:
                                         elem_id="cmp-clip-plot")
             report = gr.File(label="metrics.json", elem_id="cmp-report")
 
-    def _run(image, prompt, negative_prompt, preset, frames, steps, guidance, seed, shift, height, width,
-             style, style_strength, motion, motion_strength, style_end, motion_end, progress=gr.Progress()):
-        return run_compare(ctx, image, prompt, negative_prompt, preset, frames, steps, guidance, seed, shift, height,
-                           width, style, style_strength, motion, motion_strength, style_end, motion_end,
-                           progress=progress)
-
-    run.click(_run, inputs=shot.components, outputs=[base, tuned, table, lpips_plot, clip_plot, notice, report],
+    run.click(shot_handler(ctx, run_compare), inputs=shot.components, outputs=[base, tuned, table, lpips_plot, clip_plot, notice, report],
               api_name="compare", concurrency_id=GPU_QUEUE, concurrency_limit=1).success(
         None, js=PLAY_BOTH_JS, api_name="compare_play")
     play.click(None, js=PLAY_BOTH_JS, api_name="play_both")

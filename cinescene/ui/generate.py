@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,6 +124,20 @@ def generate(ctx: AppContext, *values: Any, progress: gr.Progress) -> tuple[str,
     return str(result.video_path), result.record or {}
 
 
+def shot_handler(ctx: AppContext, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap ``fn(ctx, *shot values, progress=...)`` for an event on ``ShotInputs.components``.
+
+    The parameters are spelled out because gradio turns them into the API's argument names.
+    """
+
+    def handler(image, prompt, negative_prompt, preset, frames, steps, guidance, seed, shift, height, width,
+                style, style_strength, motion, motion_strength, style_end, motion_end, progress=gr.Progress()):
+        return fn(ctx, image, prompt, negative_prompt, preset, frames, steps, guidance, seed, shift, height, width,
+                  style, style_strength, motion, motion_strength, style_end, motion_end, progress=progress)
+
+    return handler
+
+
 def randomize_seed() -> int:
     return secrets.randbelow(2**32)
 
@@ -136,13 +151,6 @@ def generate_tab(ctx: AppContext) -> ShotInputs:
             video = gr.Video(label="Result", elem_id="gen-video", autoplay=True, loop=True)
             record = gr.JSON(label="Record (written beside the video)", elem_id="gen-record")
 
-    # Named parameters: gradio turns them into the API's argument names.
-    def _run(image, prompt, negative_prompt, preset, frames, steps, guidance, seed, shift, height, width,
-             style, style_strength, motion, motion_strength, style_end, motion_end, progress=gr.Progress()):
-        return generate(ctx, image, prompt, negative_prompt, preset, frames, steps, guidance, seed, shift, height,
-                        width, style, style_strength, motion, motion_strength, style_end, motion_end,
-                        progress=progress)
-
-    run.click(_run, inputs=shot.components, outputs=[video, record], api_name="generate",
+    run.click(shot_handler(ctx, generate), inputs=shot.components, outputs=[video, record], api_name="generate",
               concurrency_id=GPU_QUEUE, concurrency_limit=1)
     return shot
