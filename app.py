@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vae-tiling", action="store_true")
     parser.add_argument("--outputs", default=None, help="folder for generated files (default: ./outputs)")
     parser.add_argument("--loras", default=None, help="adapter library (default: ./loras)")
+    parser.add_argument("--datasets", default="datasets", help="training datasets folder (default: ./datasets)")
+    parser.add_argument("--runs", default="runs", help="training runs folder (default: ./runs)")
     parser.add_argument("--metric-weights", choices=("pretrained", "fallback", "random"), default=None,
                         help="CLIP/LPIPS weights for Compare (default: pretrained; random on the tiny model)")
     args = parser.parse_args(argv)
@@ -46,10 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     # The tiny model's pictures are noise: scoring them with downloaded CLIP/LPIPS weights buys nothing.
     metric_weights = args.metric_weights or ("random" if model == TINY else "pretrained")
     demo = ui.build_app(ui.AppContext(spec=spec, outputs_root=outputs_root, library=library,
-                                      metrics=MetricsConfig(weights=metric_weights), banner=banner))
+                                      metrics=MetricsConfig(weights=metric_weights), banner=banner,
+                                      datasets_root=Path(args.datasets), runs_root=Path(args.runs)))
     try:
         demo.launch(server_name=args.host, server_port=args.port, share=args.share,
-                    allowed_paths=[str(outputs_root.resolve())], show_error=True)
+                    allowed_paths=[str(outputs_root.resolve()), str(Path(args.runs).resolve())], show_error=True)
     except OSError as err:  # port taken, address not available
         print(f"error: could not start the server on {args.host}:{args.port}: {err}", file=sys.stderr)
         return 2

@@ -28,6 +28,7 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--memory", default="none", help="none, model-offload or group-offload")
     parser.add_argument("--vae-tiling", action="store_true", help="decode the video in tiles (less VRAM)")
+    parser.add_argument("--transformer", default=None, help="a fully fine-tuned transformer folder to use instead")
 
 
 def add_library_arg(parser: argparse.ArgumentParser) -> None:
@@ -70,9 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .cli_adapters import add_adapters_parser
     from .cli_eval import add_eval_parsers
+    from .cli_train import add_train_parser
 
     add_adapters_parser(sub, _Parser)
     add_eval_parsers(sub)
+    add_train_parser(sub)
     return parser
 
 
@@ -109,7 +112,8 @@ def model_spec(args: argparse.Namespace) -> Any:
                 "note: no CUDA device and no --model given: using the tiny offline model (its pictures are noise)",
                 file=sys.stderr,
             )
-    return ModelSpec(model=model, device=args.device, memory=args.memory, vae_tiling=args.vae_tiling)
+    return ModelSpec(model=model, device=args.device, memory=args.memory, vae_tiling=args.vae_tiling,
+                     transformer=args.transformer)
 
 
 def sample_settings(args: argparse.Namespace, spec: Any) -> Any:

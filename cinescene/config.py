@@ -111,6 +111,7 @@ class ModelSpec:
     memory: str = "none"  # see loading.MEMORY_MODES
     vae_tiling: bool = False
     seed: int = 0  # only used by the tiny model's random weights
+    transformer: str | None = None  # a fine-tuned transformer folder to use instead of the model's own
 
 
 @dataclass(frozen=True)

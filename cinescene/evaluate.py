@@ -168,7 +168,7 @@ def run(
     total, done = len(items) * len(all_variants), 0
     # Adapter variants share the base pipeline; full fine-tunes load their own, one at a time, last.
     for variant in sorted(all_variants, key=lambda v: v.model is not None):
-        model = loading.get_model(dataclasses.replace(spec, model=variant.model) if variant.model else spec)
+        model = loading.get_model(_variant_spec(spec, variant))
         folder = out_dir / "videos" / variant.label
         folder.mkdir(parents=True, exist_ok=True)
         videos[variant.label] = []
@@ -202,6 +202,15 @@ def run(
                                                                 device=networks.device).to_dict()
     paths = _write(out_dir, rows, summary, spec, template)
     return EvalResult(rows, summary, paths)
+
+
+def _variant_spec(spec: ModelSpec, variant: Variant) -> ModelSpec:
+    """A full fine-tune is either a whole pipeline folder or a transformer folder on the same base."""
+    if not variant.model:
+        return spec
+    if loading.is_transformer_folder(variant.model):
+        return dataclasses.replace(spec, transformer=variant.model)
+    return dataclasses.replace(spec, model=variant.model)
 
 
 def _summarize(rows: list[dict[str, Any]], variants: list[Variant], networks: metrics.MetricNetworks) -> dict:

@@ -95,6 +95,7 @@ class LoadedModel:
             "dtype": str(self.dtype).removeprefix("torch."),
             "memory": self.spec.memory,
             "vae_tiling": self.spec.vae_tiling,
+            "transformer": self.spec.transformer,
         }
 
 
@@ -241,6 +242,9 @@ def load_model(spec: ModelSpec) -> LoadedModel:
         source, model_id = _classify(spec.model)
         pipe = _from_pretrained(model_id, source, device)
     pipe.set_progress_bar_config(disable=True)  # cinescene reports progress through its own callback
+    if spec.transformer:
+        pipe.transformer = load_transformer(spec.transformer, pipe.transformer, device)
+        model_id = f"{model_id}+{Path(spec.transformer).name}"
     _place(pipe, spec, device)
     return LoadedModel(
         pipe=pipe,
@@ -249,8 +253,34 @@ def load_model(spec: ModelSpec) -> LoadedModel:
         model_id=model_id,
         device=device,
         dtype=pipe.transformer.dtype,
-        defaults=defaults_for(spec.model if source != "local" else Path(model_id).name),
+        defaults=defaults_for(spec.model if source != "local" else Path(spec.model).name),
     )
+
+
+def is_transformer_folder(path: str | os.PathLike[str]) -> bool:
+    config = Path(path) / "config.json"
+    if not config.is_file():
+        return False
+    try:
+        return json.loads(config.read_text()).get("_class_name") == "WanTransformer3DModel"
+    except ValueError:
+        return False
+
+
+def load_transformer(folder: str, base: Any, device: torch.device) -> Any:
+    """A fine-tuned transformer folder (what full fine-tuning writes), checked against the base it replaces."""
+    from diffusers import WanTransformer3DModel
+
+    if not is_transformer_folder(folder):
+        raise InputError(f"{folder} is not a WanTransformer3DModel folder (no config.json naming that class)")
+    if fingerprint(transformer_config_of(folder)) != fingerprint(base.config):
+        raise InputError(f"the transformer in {folder} has other dimensions than the base model's")
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    return WanTransformer3DModel.from_pretrained(folder, torch_dtype=dtype).eval()
+
+
+def transformer_config_of(folder: str) -> dict[str, Any]:
+    return json.loads((Path(folder) / "config.json").read_text())
 
 
 _cache_lock = threading.Lock()

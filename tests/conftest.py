@@ -112,11 +112,13 @@ class AppServer:
         self.url = f"http://127.0.0.1:{self.port}/"
         self.outputs = outputs
         self.loras = outputs.parent / "loras"
+        self.datasets = outputs.parent / "datasets"
+        self.runs = outputs.parent / "runs"
         self.log = outputs.parent / f"app-{self.port}.log"
         self._log_fh = open(self.log, "w")
         self.proc = subprocess.Popen(
             [sys.executable, "app.py", "--port", str(self.port), "--outputs", str(outputs), "--loras",
-             str(self.loras), *(extra_args or [])],
+             str(self.loras), "--datasets", str(self.datasets), "--runs", str(self.runs), *(extra_args or [])],
             cwd=ROOT, env=env or subprocess_env(), stdout=self._log_fh, stderr=subprocess.STDOUT,
         )
 

@@ -79,3 +79,39 @@ def test_compare_tab_shows_two_videos_and_metrics(app_server, still, tmp_path):
         expect(page.locator("#cmp-table")).to_contain_text("CLIP-SIM text")
         expect(page.locator("#cmp-notice")).to_contain_text("Uncalibrated")
         page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
+
+
+def _dataset_zip(tmp_path):
+    import zipfile
+
+    from datasets import make_dataset
+
+    folder = make_dataset(tmp_path / "browser-set", clips=2, stills=1, frames=12)
+    path = tmp_path / "browser-set.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for file in folder.iterdir():
+            zf.write(file, f"browser-set/{file.name}")
+    return path
+
+
+def test_train_tab_starts_plots_and_stops_with_a_checkpoint(app_server, tmp_path):
+    with browser.page() as page:
+        page.goto(app_server.url)
+        page.get_by_role("tab", name="Train").click()
+        page.locator("#train-zip input[type=file]").set_input_files(str(_dataset_zip(tmp_path)))
+        expect(page.locator("#train-dataset input")).to_have_value("browser-set", timeout=60_000)
+        page.locator("#train-name textarea, #train-name input").first.fill("browser-look")
+        for elem, value in (("train-steps", "100000"), ("train-window", "9"), ("train-val", "100000")):
+            field = page.locator(f"#{elem} input")
+            field.fill(value)
+            field.press("Tab")
+        page.locator("#train-start").click()
+        expect(page.locator("#train-status")).to_contain_text("training", timeout=120_000)
+        page.wait_for_function("() => /step ([3-9]|\\d\\d+) of/.test(document.querySelector('#train-status').innerText)",
+                               timeout=180_000)
+        page.locator("#train-loss canvas, #train-loss svg").first.wait_for(timeout=30_000)
+        page.screenshot(path=str(tmp_path / "train.png"), full_page=True)
+        page.locator("#train-stop").click()
+        expect(page.locator("#train-status")).to_contain_text("stopped", timeout=120_000)
+        expect(page.locator("#train-checkpoint input, #train-checkpoint textarea").first).to_have_value(
+            __import__("re").compile(r"step_\d+"), timeout=30_000)

@@ -225,3 +225,24 @@ def test_eval_command_and_missing_i3d(tmp_path, cli_library, capsys):
     assert run_cli([*common, "--out", str(tmp_path / "e2"), "--no-fvd"]) == 0
     assert "| lora |" in capsys.readouterr().out
     assert (tmp_path / "e2" / "results.csv").is_file() and (tmp_path / "e2" / "summary.md").is_file()
+
+
+def test_train_command(tmp_path, capsys):
+    from datasets import make_dataset
+
+    data = make_dataset(tmp_path / "data", clips=2, stills=1, frames=12)
+    config = tmp_path / "train.toml"
+    config.write_text('[train]\nmodel = "tiny"\nwindow = 9\narea = 3072\ngrad_accum = 1\nval_fraction = 0\n')
+    args = ["train", "--config", str(config), "--data", str(data), "--stage", "style", "--name", "cli-look",
+            "--steps", "2", "--runs-dir", str(tmp_path / "runs"), "--loras", str(tmp_path / "loras"), "--quiet"]
+    assert cli.main(args) == 0
+    assert "style: cli-look after 2 steps" in capsys.readouterr().out
+    assert (tmp_path / "loras" / "style" / "cli-look.safetensors").is_file()
+    assert run_cli(args) == 2  # the name is taken now
+    assert "already exists" in capsys.readouterr().err
+    (data / "clip0.mp4").write_bytes(b"garbage")
+    assert run_cli([*args[:-1], "--name", "other"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "clip0.mp4" in err and len(err.splitlines()) == 1
+    assert run_cli(["train", "--data", str(data), "--name", "x", "--rank", "0"]) == 2
+    assert "rank" in capsys.readouterr().err

@@ -14,6 +14,7 @@ from .adapters_tab import adapters_tab
 from .common import GPU_QUEUE, AppContext, progress_callback
 from .compare_tab import compare_tab
 from .generate import generate_tab
+from .train_tab import train_tab
 
 __all__ = ["GPU_QUEUE", "AppContext", "build_app", "progress_callback", "tiny_banner"]
 
@@ -39,6 +40,8 @@ def build_app(ctx: AppContext) -> gr.Blocks:
         with gr.Tab("Adapters", elem_id="tab-adapters"):
             dropdowns = [("style", gen.style), ("motion", gen.motion), ("style", cmp.style), ("motion", cmp.motion)]
             refresh_adapters, refreshed = adapters_tab(ctx, dropdowns)
+        with gr.Tab("Train"):
+            train_tab(ctx, refresh_adapters, refreshed)
         # The library can change between page loads (CLI imports, other users): list it afresh per visit.
         demo.load(refresh_adapters, outputs=refreshed, api_name="on_load", queue=False)
     demo.queue(default_concurrency_limit=1)

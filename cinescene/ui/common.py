@@ -8,28 +8,53 @@ from typing import Any
 
 import gradio as gr
 
-from .. import loading, outputs, sampler
+from .. import archive, loading, outputs, sampler
 from ..adapters import DEFAULT_LIBRARY, AdapterLibrary
 from ..config import ModelSpec
 from ..errors import CinesceneError
 from ..metrics import MetricsConfig
+from ..runs import TrainingRuns
 
 GPU_QUEUE = "gpu"  # the one concurrency id for everything that touches the pipeline
 NONE = "none"
 
 
+@dataclass(frozen=True)
+class AppLimits:
+    """What one deployment allows (a shared Space allows less than a workstation)."""
+
+    max_train_steps: int = 1_000_000
+    max_dataset_bytes: int = archive.MAX_TOTAL_BYTES
+    train_note: str | None = None
+
+
 @dataclass
 class AppContext:
-    """What the app was started with; handlers read it, never mutate it."""
+    """What the app was started with; handlers read it and never change it (``runs`` tracks the trainer)."""
 
     spec: ModelSpec
     outputs_root: Path = field(default_factory=lambda: outputs.DEFAULT_OUTPUTS)
     library: AdapterLibrary = field(default_factory=lambda: AdapterLibrary(DEFAULT_LIBRARY))
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     banner: str | None = None
+    datasets_root: Path = Path("datasets")
+    runs_root: Path = Path("runs")
+    limits: AppLimits = field(default_factory=AppLimits)
+    train_overrides: dict[str, Any] = field(default_factory=dict)
+    runs: TrainingRuns = field(default_factory=TrainingRuns)
 
     def model(self) -> loading.LoadedModel:
+        if self.runs.active is not None and loading.cuda_available():
+            raise CinesceneError("a training run is using the GPU; wait for it or stop it on the Train tab")
         return loading.get_model(self.spec)
+
+    def release_gpu(self) -> None:
+        """Free the cached pipeline before a training subprocess needs the GPU (nothing to free on a CPU)."""
+        if loading.cuda_available():
+            import torch
+
+            loading.clear_cache()
+            torch.cuda.empty_cache()
 
     def fingerprint(self) -> dict[str, int]:
         return loading.fingerprint(loading.transformer_config(self.spec.model))

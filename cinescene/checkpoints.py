@@ -1,0 +1,72 @@
+"""Training checkpoints: accelerate's save_state/load_state inside an atomically renamed folder.
+
+``<run>/checkpoints/step_0000400/`` holds the trainable weights
+(``adapter.safetensors``; the whole transformer for full fine-tuning), the
+optimizer, the LR scheduler, every process's RNG states and
+``trainer_state.json`` (step, early-stopping state). A checkpoint is written
+under ``step_N.tmp`` and renamed when complete, so a kill at any moment leaves
+the previous checkpoint intact; ``latest`` names the newest complete one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from . import atomic
+
+STATE_FILE = "trainer_state.json"
+
+
+def step_dir(root: Path, step: int) -> Path:
+    return root / f"step_{step:07d}"
+
+
+def latest(root: Path) -> Path | None:
+    """The newest complete checkpoint, or None."""
+    pointer = root / "latest"
+    if pointer.is_file():
+        candidate = root / pointer.read_text().strip()
+        if (candidate / STATE_FILE).is_file():
+            return candidate
+    complete = sorted(p for p in root.glob("step_*") if p.is_dir() and not p.name.endswith(".tmp")
+                      and (p / STATE_FILE).is_file())
+    return complete[-1] if complete else None
+
+
+def save(accelerator: Any, root: Path, step: int, state: dict[str, Any], keep: int) -> Path:
+    """Write a checkpoint; every process calls this (each saves its RNG state), rank 0 commits it."""
+    final = step_dir(root, step)
+    tmp = final.with_name(final.name + ".tmp")
+    if accelerator.is_main_process:
+        root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)  # a half-written one from a killed run
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        atomic.write_json(tmp / STATE_FILE, state)
+        _fsync_tree(tmp)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        atomic.write_text(root / "latest", final.name)
+        for old in sorted(p for p in root.glob("step_*") if p.is_dir() and not p.name.endswith(".tmp"))[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def load(accelerator: Any, path: Path) -> dict[str, Any]:
+    accelerator.load_state(str(path))
+    return json.loads((path / STATE_FILE).read_text())
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())

@@ -1,0 +1,270 @@
+"""Preprocess once, train many times: windows and frames cut, fitted to buckets, encoded and cached.
+
+Each training sample is cached as safetensors, keyed by a hash of exactly what
+decides it, so a second run reuses everything and a change re-encodes only
+what it touches:
+
+* ``latents/<key>``: VAE latents of the window, the I2V conditioning the
+  pipeline would build for its first frame (mask channels + first-frame
+  latents), and the CLIP image embedding of that frame. Key: file content,
+  window, fps, bucket, conditioning kind, VAE and image-encoder identity.
+* ``text/<key>``: the T5 embedding of the caption. Key: caption text and
+  text-encoder identity. Editing a caption re-encodes only its text.
+
+Training then needs only the transformer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from . import atomic, media
+from .data import DataItem
+from .errors import InputError
+
+CACHE_VERSION = 1
+MAX_SEQUENCE_LENGTH = 512  # what WanImageToVideoPipeline.__call__ pads prompts to
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One training (or validation) example: a window of a clip, or a single frame."""
+
+    item: DataItem
+    start: int  # first frame at the training fps
+    frames: int  # 4k+1 for motion windows, 1 for style frames
+    height: int
+    width: int
+    first_frame_conditioned: bool  # motion: the pipeline's I2V conditioning; style: blanked (see trainer)
+    validation: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{self.item.name}@{self.start}" if self.item.kind == "clip" else self.item.name
+
+
+def buckets(area: int) -> list[tuple[int, int]]:
+    """Aspect-ratio buckets (height, width) near ``area`` pixels, multiples of 16 (diffusers' ladder)."""
+    from diffusers.training_utils import generate_aspect_ratio_buckets
+
+    return generate_aspect_ratio_buckets(int(round(area**0.5)), divisibility=16)
+
+
+def nearest_bucket(width: int, height: int, options: list[tuple[int, int]]) -> tuple[int, int]:
+    from diffusers.training_utils import find_nearest_bucket
+
+    return options[find_nearest_bucket(height, width, options)]
+
+
+STYLE_VALIDATION_FRAMES = 17
+
+
+def plan(items: list[DataItem], stage: str, *, window: int, fps: int, style_frames_per_clip: int, area: int,
+         validation: bool = False) -> list[Sample]:
+    """The samples a stage trains on: motion windows from clips, or single frames from clips and stills.
+
+    Validation samples are the first window of each held-out clip (style: at most
+    17 frames), or a held-out still, whose generated shot is scored against it.
+    """
+    options = buckets(area)
+    samples = []
+    for item in items:
+        height, width = nearest_bucket(item.width, item.height, options)
+        if validation:
+            frames = 1 if item.kind == "still" else min(window, item.frames_at(fps))
+            if stage != "motion":
+                frames = min(frames, STYLE_VALIDATION_FRAMES)
+            frames = (frames - 1) // 4 * 4 + 1
+            if stage == "motion" and item.kind != "clip":
+                continue
+            samples.append(Sample(item, 0, frames, height, width, True, True))
+            continue
+        if stage == "motion":
+            if item.kind != "clip":
+                continue
+            count = item.frames_at(fps)
+            samples += [Sample(item, s, window, height, width, True) for s in range(0, count - window + 1, window)]
+        else:
+            count = item.frames_at(fps)
+            picks = 1 if item.kind == "still" else min(style_frames_per_clip, count)
+            starts = sorted({int(round(i * (count - 1) / max(picks - 1, 1))) for i in range(picks)})
+            samples += [Sample(item, s, 1, height, width, False) for s in starts]
+    return samples
+
+
+def decode_fitted(item: DataItem, fps: int, height: int, width: int, stop: int | None = None) -> np.ndarray:
+    """The item's frames resampled to ``fps`` by ffmpeg and fitted (cover + centre crop) to the bucket."""
+    if item.kind == "still":
+        return np.asarray(media.fit_image(media.load_image(item.path), width, height))[None]
+    import imageio.v2 as iio
+
+    frames = []
+    reader = iio.get_reader(item.path, format="FFMPEG", fps=fps)
+    try:
+        for frame in reader:
+            frames.append(np.asarray(media.fit_image(Image.fromarray(frame), width, height)))
+            if stop is not None and len(frames) >= stop:
+                break
+    except (OSError, RuntimeError) as err:
+        raise InputError(f"{item.name}: decoding failed after {len(frames)} frames") from err
+    finally:
+        reader.close()
+    return np.stack(frames)
+
+
+def component_id(pipe: Any, model_id: str) -> dict[str, str]:
+    """Identity of the encoders, for cache keys: model id plus a hash of each component's config."""
+
+    def config_hash(module: Any) -> str:
+        config = getattr(module, "config", {})
+        data = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+        return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    return {"model": model_id, "vae": config_hash(pipe.vae), "text_encoder": config_hash(pipe.text_encoder),
+            "image_encoder": config_hash(pipe.image_encoder)}
+
+
+def _key(data: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps({"v": CACHE_VERSION, **data}, sort_keys=True).encode()).hexdigest()
+
+
+class LatentCache:
+    """Cached encodings on disk for one model's encoders."""
+
+    def __init__(self, root: str | os.PathLike[str], encoder_id: dict[str, str], fps: int) -> None:
+        self.root = Path(root)
+        self.encoder_id = encoder_id
+        self.fps = fps
+        (self.root / "latents").mkdir(parents=True, exist_ok=True)
+        (self.root / "text").mkdir(parents=True, exist_ok=True)
+
+    def latents_path(self, sample: Sample) -> Path:
+        key = _key({"file": sample.item.sha256, "start": sample.start, "frames": sample.frames, "fps": self.fps,
+                    "size": [sample.height, sample.width], "first_frame": sample.first_frame_conditioned,
+                    "reference": sample.validation, "vae": self.encoder_id["vae"],
+                    "image_encoder": self.encoder_id["image_encoder"], "model": self.encoder_id["model"]})
+        return self.root / "latents" / f"{key}.safetensors"
+
+    def text_path(self, caption: str) -> Path:
+        key = _key({"caption": caption, "text_encoder": self.encoder_id["text_encoder"],
+                    "model": self.encoder_id["model"], "max_length": MAX_SEQUENCE_LENGTH})
+        return self.root / "text" / f"{key}.safetensors"
+
+    def build(self, pipe: Any, samples: list[Sample], extra_captions: list[str] = (),
+              on_progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
+        """Encode whatever is missing; returns how many entries were found and how many encoded."""
+        stats = {"latents_cached": 0, "latents_encoded": 0, "text_cached": 0, "text_encoded": 0}
+        captions = sorted({s.item.caption for s in samples} | set(extra_captions))
+        todo = [s for s in samples if not self.latents_path(s).is_file()]
+        stats["latents_cached"] = len(samples) - len(todo)
+        text_todo = [c for c in captions if not self.text_path(c).is_file()]
+        stats["text_cached"] = len(captions) - len(text_todo)
+        total, done = len(todo) + len(text_todo), 0
+        with torch.no_grad():
+            for caption in text_todo:
+                self._encode_text(pipe, caption)
+                stats["text_encoded"] += 1
+                done += 1
+                if on_progress:
+                    on_progress(done, total)
+            by_item: dict[tuple[Path, int, int], list[Sample]] = {}
+            for sample in todo:
+                by_item.setdefault((sample.item.path, sample.height, sample.width), []).append(sample)
+            for group in by_item.values():
+                # Decode each clip once for all of its windows.
+                last = max(s.start + s.frames for s in group)
+                frames = decode_fitted(group[0].item, self.fps, group[0].height, group[0].width, stop=last)
+                for sample in group:
+                    self._encode_sample(pipe, sample, frames[sample.start:sample.start + sample.frames])
+                    stats["latents_encoded"] += 1
+                    done += 1
+                    if on_progress:
+                        on_progress(done, total)
+        return stats
+
+    def _encode_text(self, pipe: Any, caption: str) -> None:
+        from safetensors.torch import save_file
+
+        embeds, _ = pipe.encode_prompt(caption, do_classifier_free_guidance=False,
+                                       max_sequence_length=MAX_SEQUENCE_LENGTH, device=pipe._execution_device)
+        embeds = embeds[0].float().cpu()
+        # The pipeline zero-pads to 512 tokens; store only the real ones and pad again on load.
+        length = int((embeds.abs().sum(-1) > 0).nonzero().max()) + 1 if embeds.abs().sum() > 0 else 1
+        with atomic.atomic_path(self.text_path(caption)) as tmp:
+            save_file({"prompt_embeds": embeds[:length].contiguous()}, str(tmp))
+
+    def _encode_sample(self, pipe: Any, sample: Sample, frames: np.ndarray) -> None:
+        from safetensors.torch import save_file
+
+        if frames.shape[0] < sample.frames:
+            raise InputError(f"{sample.item.name}: only {frames.shape[0]} frames decode at {self.fps} fps, the "
+                             f"window needs {sample.frames} from frame {sample.start}")
+        device = pipe._execution_device
+        pil = [Image.fromarray(f) for f in frames]
+        video = pipe.video_processor.preprocess_video(pil, height=sample.height, width=sample.width)
+        latents = normalize(pipe, pipe.vae.encode(video.to(device, pipe.vae.dtype)).latent_dist.mode())
+        if sample.first_frame_conditioned:
+            condition = i2v_condition(pipe, pil[0], sample.frames, sample.height, sample.width)
+        else:
+            condition = blank_condition(pipe, sample.height, sample.width)
+        tensors = {"latents": latents[0].float().cpu(), "condition": condition[0].float().cpu(),
+                   "image_embeds": pipe.encode_image(pil[0], device)[0].float().cpu()}
+        if sample.validation:
+            tensors["frames"] = torch.from_numpy(np.ascontiguousarray(frames))
+        with atomic.atomic_path(self.latents_path(sample)) as tmp:
+            save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
+
+    def load(self, sample: Sample) -> dict[str, torch.Tensor]:
+        from safetensors.torch import load_file
+
+        data = load_file(str(self.latents_path(sample)))
+        data["prompt_embeds"] = self.load_text(sample.item.caption)
+        return data
+
+    def load_text(self, caption: str) -> torch.Tensor:
+        from safetensors.torch import load_file
+
+        embeds = load_file(str(self.text_path(caption)))["prompt_embeds"]
+        return torch.cat([embeds, embeds.new_zeros(MAX_SEQUENCE_LENGTH - embeds.shape[0], embeds.shape[1])])
+
+
+def normalize(pipe: Any, latents: torch.Tensor) -> torch.Tensor:
+    """VAE latents to the scale the transformer works in, as WanImageToVideoPipeline does."""
+    config = pipe.vae.config
+    mean = torch.tensor(config.latents_mean).view(1, config.z_dim, 1, 1, 1).to(latents)
+    std = torch.tensor(config.latents_std).view(1, config.z_dim, 1, 1, 1).to(latents)
+    return (latents - mean) / std
+
+
+def i2v_condition(pipe: Any, first_frame: Image.Image, frames: int, height: int, width: int) -> torch.Tensor:
+    """Mask channels + first-frame latents, built by the pipeline's own prepare_latents."""
+    device = pipe._execution_device
+    image = pipe.video_processor.preprocess(first_frame, height=height, width=width).to(device, torch.float32)
+    z_dim, spatial, temporal = pipe.vae.config.z_dim, pipe.vae_scale_factor_spatial, pipe.vae_scale_factor_temporal
+    shape = (1, z_dim, (frames - 1) // temporal + 1, height // spatial, width // spatial)
+    # Passing zero latents keeps prepare_latents from drawing noise we would throw away.
+    _, condition = pipe.prepare_latents(image, 1, z_dim, height, width, frames, torch.float32, device, None,
+                                        torch.zeros(shape))
+    return condition
+
+
+def blank_condition(pipe: Any, height: int, width: int) -> torch.Tensor:
+    """The conditioning the pipeline gives frames after the first: mask 0 and the latents of a blank frame.
+
+    Used for single-frame (style) samples, whose first-frame channels would otherwise hold the answer.
+    """
+    device = pipe._execution_device
+    blank = torch.zeros(1, 3, 1, height, width, device=device, dtype=pipe.vae.dtype)
+    latents = normalize(pipe, pipe.vae.encode(blank).latent_dist.mode()).float()
+    mask = torch.zeros(1, pipe.vae_scale_factor_temporal, *latents.shape[2:], device=device)
+    return torch.cat([mask, latents], dim=1)

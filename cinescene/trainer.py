@@ -1,0 +1,513 @@
+"""The two-stage trainer: style from stills and frames, then motion from clips with the style frozen.
+
+One loop serves both stages (and full fine-tuning), on one device or many
+through accelerate. Everything a run decides goes to its JSONL log; only rank
+0 writes files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import resource
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import atomic, checkpoints, lora_formats, media, metrics, sampler, slots
+from .adapters import AdapterLibrary
+from .config import DEFAULT_NEGATIVE_PROMPT, PRESETS, TINY, ModelSpec
+from .data import Dataset, scan
+from .errors import InputError
+from .latent_cache import STYLE_VALIDATION_FRAMES, LatentCache, Sample, component_id, plan
+from .loading import LoadedModel, defaults_for, load_model
+from .objective import TimestepSampler, flow_matching_loss
+from .train_config import TrainConfig
+from .train_log import TrainLog
+
+EventCallback = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class StageResult:
+    stage: str
+    output: str  # adapter name, or model folder for full fine-tuning
+    steps_done: int
+    best_step: int | None
+    best_scores: dict[str, float] | None
+    stopped: str  # "finished" | "early_stop" | "interrupted"
+
+
+@dataclass
+class TrainResult:
+    stages: list[StageResult] = field(default_factory=list)
+    cache_stats: dict[str, int] = field(default_factory=dict)
+    dataset: dict[str, Any] = field(default_factory=dict)
+
+
+class CachedSamples(torch.utils.data.Dataset):
+    def __init__(self, cache: LatentCache, samples: list[Sample]) -> None:
+        self.cache, self.samples = cache, samples
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        data = self.cache.load(self.samples[index])
+        return {k: data[k] for k in ("latents", "condition", "prompt_embeds", "image_embeds")}
+
+
+class BucketBatches(torch.utils.data.Sampler):
+    """Batches of samples with one shape (bucket and frame count), in an order fixed by (seed, epoch).
+
+    A pure function of its epoch, so a resumed run sees exactly the batches it would have seen.
+    """
+
+    def __init__(self, samples: list[Sample], batch_size: int, seed: int) -> None:
+        self.samples, self.batch_size, self.seed, self.epoch = samples, batch_size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _batches(self) -> list[list[int]]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        groups: dict[tuple[int, int, int], list[int]] = {}
+        for index in rng.permutation(len(self.samples)):
+            s = self.samples[index]
+            groups.setdefault((s.height, s.width, s.frames), []).append(int(index))
+        batches = [g[i:i + self.batch_size] for g in groups.values() for i in range(0, len(g), self.batch_size)]
+        return [batches[i] for i in rng.permutation(len(batches))]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._batches())
+
+    def __len__(self) -> int:
+        return len(self._batches())
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, on_event: EventCallback | None = None,
+                 library: AdapterLibrary | None = None) -> None:
+        self.config = config
+        self.on_event = on_event
+        self.library = library or AdapterLibrary(config.loras_dir)
+        self.stop_requested = False
+        self.accelerator: Any = None
+        self.log: TrainLog | None = None
+        self.model: LoadedModel | None = None  # set by run(); open for inspection
+
+    # -- plumbing ------------------------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Ask the loop to checkpoint and stop after the current optimizer step (SIGTERM, Ctrl-C, UI)."""
+        self.stop_requested = True
+
+    def emit(self, event: dict[str, Any]) -> None:
+        assert self.log is not None
+        event = self.log.write(event)
+        if self.on_event and self.accelerator.is_main_process:
+            self.on_event(event)
+
+    def stage_names(self) -> list[tuple[str, str]]:
+        c = self.config
+        if c.stage == "both":
+            return [("style", f"{c.name}-style"), ("motion", f"{c.name}-motion")]
+        return [(c.stage, c.name)]
+
+    # -- the run -------------------------------------------------------------------------------------------
+
+    def check_outputs(self) -> None:
+        """Refuse to overwrite a finished adapter or model unless asked, before any work."""
+        c = self.config
+        for _, name in self.stage_names():
+            if c.method == "lora" and self.library.find(name) is not None and not (c.overwrite or c.resume):
+                raise InputError(f"an adapter named {name!r} already exists; choose another --name, or --overwrite")
+            if c.method == "full" and (Path(c.models_dir) / name).exists() and not (c.overwrite or c.resume):
+                raise InputError(f"a model folder {Path(c.models_dir) / name} already exists; use --overwrite")
+        if c.stage == "motion" and c.method == "lora" and c.style_adapter:
+            self.library.get(c.style_adapter, kind="style")
+
+    def run(self) -> TrainResult:
+        try:
+            return self._run()
+        except Exception as err:
+            # The log is what the app and a later reader see: say why the run ended.
+            if self.log is not None and self.accelerator is not None:
+                self.emit({"type": "failed", "error": f"{type(err).__name__}: {err}"[:500]})
+            raise
+
+    def _run(self) -> TrainResult:
+        from accelerate import Accelerator
+        from accelerate.utils import set_seed
+
+        c = self.config
+        self.check_outputs()
+        dataset = scan(c.data, stage=c.stage, window=c.window, fps=c.fps, val_fraction=c.val_fraction,
+                       skip_bad=c.skip_bad)
+        cuda = torch.cuda.is_available()
+        precision = c.mixed_precision if c.mixed_precision != "auto" else ("bf16" if cuda else "no")
+        self.accelerator = accelerator = Accelerator(mixed_precision=precision, cpu=not cuda,
+                                                     gradient_accumulation_steps=c.grad_accum)
+        set_seed(c.seed)
+        self.log = TrainLog(c.run_dir() / "log.jsonl", enabled=accelerator.is_main_process)
+        self.emit({"type": "start", "config": c.to_dict(), "dataset": dataset.summary(),
+                   "processes": accelerator.num_processes, "mixed_precision": precision})
+        model = self.model = load_model(ModelSpec(model=c.model, device=str(accelerator.device)))
+        result = TrainResult(dataset=dataset.summary())
+        area = area_for(c)
+        stages = [s for s, _ in self.stage_names()]
+        samples = {s: plan(dataset.train, s, window=c.window, fps=c.fps, style_frames_per_clip=c.style_frames_per_clip,
+                           area=area) for s in stages}
+        val = {s: plan(dataset.validation, s, window=c.window, fps=c.fps, style_frames_per_clip=1, area=area,
+                       validation=True)[:1] for s in stages}
+        cache = LatentCache(c.cache_dir or Path(c.data) / ".cinescene-cache", component_id(model.pipe, c.model), c.fps)
+        result.cache_stats = self.build_cache(model, cache, [x for s in stages for x in samples[s] + val[s]])
+        if c.offload_encoders and cuda:
+            # Training needs only the transformer (and the VAE to decode validation samples).
+            model.pipe.text_encoder.to("cpu")
+            model.pipe.image_encoder.to("cpu")
+            torch.cuda.empty_cache()
+        previous: str | None = c.style_adapter
+        for stage, name in self.stage_names():
+            if not samples[stage]:
+                raise InputError(f"the {stage} stage has no samples: {dataset.root} lacks usable "
+                                 + ("clips long enough for a window" if stage == "motion" else "stills or clips"))
+            outcome = self.train_stage(model, cache, stage, name, samples[stage], val[stage], dataset,
+                                       frozen_style=previous if stage == "motion" else None)
+            result.stages.append(outcome)
+            if outcome.stopped == "interrupted":
+                break
+            previous = outcome.output
+        self.emit({"type": "done" if result.stages and result.stages[-1].stopped != "interrupted" else "stopped",
+                   "adapter": result.stages[-1].output if result.stages else None,
+                   "stages": [dataclasses.asdict(s) for s in result.stages]})
+        return result
+
+    def build_cache(self, model: LoadedModel, cache: LatentCache, samples: list[Sample]) -> dict[str, int]:
+        stats: dict[str, int] = {}
+        # Rank 0 encodes; the others then find every entry on disk.
+        with self.accelerator.main_process_first():
+            self.emit({"type": "caching", "samples": len(samples)})
+            stats = cache.build(model.pipe, samples, extra_captions=[DEFAULT_NEGATIVE_PROMPT],
+                                on_progress=lambda done, total: self.on_event and self.accelerator.is_main_process
+                                and self.on_event({"type": "cache_progress", "done": done, "total": total}))
+        self.emit({"type": "cached", **stats})
+        return stats
+
+    # -- one stage -----------------------------------------------------------------------------------------
+
+    def prepare_trainable(self, model: LoadedModel, stage: str, frozen_style: str | None) -> list[torch.nn.Parameter]:
+        """Add this stage's LoRA (or unfreeze everything for full fine-tuning); freeze all else."""
+        from diffusers.training_utils import cast_training_params
+        from peft import LoraConfig
+
+        c, transformer = self.config, model.pipe.transformer
+        for module in (model.pipe.vae, model.pipe.text_encoder, model.pipe.image_encoder):
+            module.requires_grad_(False)
+        if c.method == "full":
+            transformer.requires_grad_(True)
+            return [p for p in transformer.parameters()]
+        if c.fp8_base and not getattr(transformer, "_cinescene_fp8", False):
+            # Frozen base weights stored in fp8, computed in bf16; LoRA layers added afterwards stay unhooked.
+            transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn,
+                                                 compute_dtype=torch.bfloat16 if torch.cuda.is_available()
+                                                 else torch.float32)
+            transformer._cinescene_fp8 = True
+        active = []
+        if frozen_style and "style" not in (getattr(transformer, "peft_config", None) or {}):
+            info = self.library.get(frozen_style, kind="style")
+            with slots._quiet_peft():
+                model.pipe.load_lora_weights(str(self.library.verified_path(info)), adapter_name="style")
+        if frozen_style:
+            active.append("style")
+        config = LoraConfig(r=c.rank, lora_alpha=c.alpha, target_modules=slots.SLOTS[stage].pattern,
+                            init_lora_weights=True, lora_dropout=0.0)
+        with slots._quiet_peft():
+            transformer.add_adapter(config, adapter_name=stage)
+        active.append(stage)
+        transformer.set_adapter(active)
+        # peft's set_adapter marks every active adapter trainable; only this stage's LoRA may learn.
+        for name, param in transformer.named_parameters():
+            param.requires_grad_("lora_" in name and f".{stage}." in name)
+            if "lora_" in name and param.dtype == torch.float8_e4m3fn:
+                # peft creates LoRA weights in the base layer's dtype; fp8 storage is for the base only.
+                param.data = param.data.float()
+        # Trainable weights in fp32 whatever the base's dtype: bf16 updates of 3e-5 vanish in rounding.
+        cast_training_params(transformer, dtype=torch.float32)
+        return [p for p in transformer.parameters() if p.requires_grad]
+
+    def train_stage(self, model: LoadedModel, cache: LatentCache, stage: str, name: str, samples: list[Sample],
+                    val_samples: list[Sample], dataset: Dataset, frozen_style: str | None) -> StageResult:
+        from diffusers.optimization import get_scheduler
+
+        c, accelerator = self.config, self.accelerator
+        run_dir = c.run_dir() / stage if c.stage == "both" else c.run_dir()
+        ckpt_root = run_dir / "checkpoints"
+        transformer = model.pipe.transformer
+        params = self.prepare_trainable(model, stage, frozen_style)
+        if c.gradient_checkpointing:
+            transformer.enable_gradient_checkpointing()
+        optimizer = torch.optim.AdamW(params, lr=c.learning_rate, betas=tuple(c.adam_betas),
+                                      weight_decay=c.weight_decay)
+        # accelerate steps a prepared scheduler once per process; scale as the diffusers scripts do.
+        lr_scheduler = get_scheduler(c.lr_scheduler, optimizer,
+                                     num_warmup_steps=int(c.warmup_ratio * c.steps) * accelerator.num_processes,
+                                     num_training_steps=c.steps * accelerator.num_processes)
+        batches = BucketBatches(samples, c.batch_size, c.seed)
+        loader = torch.utils.data.DataLoader(CachedSamples(cache, samples), batch_sampler=batches, num_workers=0)
+        self._register_hooks(stage)
+        prepared, optimizer, loader, lr_scheduler = accelerator.prepare(transformer, optimizer, loader, lr_scheduler)
+        state = {"stage": stage, "step": 0, "micro_step": 0, "best": None, "evals_since_best": 0, "history": [],
+                 "frozen_style": frozen_style}
+        resumed_from = 0
+        if c.resume and (found := checkpoints.latest(ckpt_root)) is not None:
+            state = checkpoints.load(accelerator, found)
+            resumed_from = state["step"]
+        self.emit({"type": "stage_start", "stage": stage, "name": name, "steps": c.steps, "samples": len(samples),
+                   "validation_samples": len(val_samples), "trainable_parameters": sum(p.numel() for p in params),
+                   "resumed_from": resumed_from})
+        sampler_t = TimestepSampler(c.shift, c.timestep_sampling)
+        per_epoch = len(loader)
+        stopped = "finished"
+        transformer.train()
+        while state["step"] < c.steps and stopped == "finished":
+            epoch, offset = divmod(state["micro_step"], per_epoch)
+            batches.set_epoch(epoch)
+            epoch_loader = accelerator.skip_first_batches(loader, offset) if offset else loader
+            started, losses = time.perf_counter(), []
+            for batch in epoch_loader:
+                with accelerator.accumulate(prepared):
+                    generator = torch.Generator().manual_seed(
+                        (c.seed * 1_000_003 + accelerator.process_index * 7919 + state["micro_step"]) % 2**63)
+                    with accelerator.autocast():
+                        loss = flow_matching_loss(prepared, batch, sampler_t, generator)
+                    accelerator.backward(loss)
+                    grad_norm = None
+                    if accelerator.sync_gradients:
+                        grad_norm = accelerator.clip_grad_norm_(params, c.max_grad_norm)
+                    optimizer.step()
+                    lr_scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
+                state["micro_step"] += 1
+                losses.append(loss.detach().float())
+                if not accelerator.sync_gradients:
+                    continue
+                state["step"] += 1
+                mean_loss = accelerator.reduce(torch.stack(losses).mean(), reduction="mean").item()
+                self.emit({"type": "step", "stage": stage, "step": state["step"], "loss": mean_loss,
+                           "lr": lr_scheduler.get_last_lr()[0], "grad_norm": float(grad_norm or 0.0),
+                           "step_time": time.perf_counter() - started, "memory_mb": _memory_mb()})
+                started, losses = time.perf_counter(), []
+                stopped = self._after_step(model, cache, stage, state, val_samples, ckpt_root, run_dir)
+                if stopped != "finished" or state["step"] >= c.steps:
+                    break
+        transformer.eval()
+        accelerator.wait_for_everyone()
+        if stopped == "interrupted":
+            return StageResult(stage, name, state["step"], _best_step(state), _best_scores(state), stopped)
+        replicas = self._replica_checksums(params)
+        output = self._finish(model, stage, name, state, run_dir, dataset)
+        accelerator.free_memory()
+        self.emit({"type": "stage_done", "stage": stage, "adapter": output, "steps_done": state["step"],
+                   "best_step": _best_step(state), "stopped": stopped, "replica_checksums": replicas})
+        return StageResult(stage, output, state["step"], _best_step(state), _best_scores(state), stopped)
+
+    def _replica_checksums(self, params: list[torch.nn.Parameter]) -> list[str]:
+        """A hash of each process's trainable weights: data-parallel replicas must agree bit for bit."""
+        digest = hashlib.sha256()
+        for param in params:
+            digest.update(param.detach().float().cpu().numpy().tobytes())
+        mine = torch.tensor([int.from_bytes(digest.digest()[:7], "big")], device=self.accelerator.device)
+        return [f"{int(v):014x}" for v in self.accelerator.gather(mine).tolist()]
+
+    def _after_step(self, model: LoadedModel, cache: LatentCache, stage: str, state: dict[str, Any],
+                    val_samples: list[Sample], ckpt_root: Path, run_dir: Path) -> str:
+        c, accelerator = self.config, self.accelerator
+        outcome = "finished"
+        if val_samples and (state["step"] % c.val_every == 0 or state["step"] == c.steps):
+            if self._validate(model, cache, stage, state, val_samples[0], run_dir) and c.early_stopping:
+                outcome = "early_stop"
+                self.emit({"type": "early_stop", "stage": stage, "step": state["step"],
+                           "best_step": _best_step(state), "patience": c.patience, "min_delta": c.min_delta})
+        # Every rank must agree on stopping, whoever received the signal.
+        stop = torch.tensor(float(self.stop_requested), device=accelerator.device)
+        if accelerator.reduce(stop, reduction="sum").item() > 0 and outcome == "finished":
+            outcome = "interrupted"
+        if outcome == "interrupted" or state["step"] % c.checkpoint_every == 0:
+            path = checkpoints.save(accelerator, ckpt_root, state["step"], state, c.keep_checkpoints)
+            self.emit({"type": "checkpoint", "stage": stage, "step": state["step"], "path": str(path)})
+        if outcome == "interrupted":
+            self.emit({"type": "stopped", "stage": stage, "step": state["step"], "checkpoint": str(path)})
+        return outcome
+
+    # -- validation and early stopping ---------------------------------------------------------------------
+
+    def _validate(self, model: LoadedModel, cache: LatentCache, stage: str, state: dict[str, Any],
+                  sample: Sample, run_dir: Path) -> bool:
+        """Score a sample from the held-out clip; keep the best weights. Returns True when patience ran out."""
+        c, accelerator = self.config, self.accelerator
+        improved = False
+        if accelerator.is_main_process:
+            scores, video = self._validation_sample(model, cache, sample, run_dir, state["step"])
+            best = state["best"]
+            improved = best is None or scores["lpips"] < best["lpips"] - c.min_delta
+            if improved:
+                state["best"] = {"step": state["step"], **scores}
+                state["evals_since_best"] = 0
+                self._save_trainable(model, stage, run_dir / "best")
+            else:
+                state["evals_since_best"] += 1
+            state["history"].append({"step": state["step"], **scores})
+            self.emit({"type": "validation", "stage": stage, "step": state["step"], **scores, "video": str(video),
+                       "best": improved, "best_step": state["best"]["step"]})
+        flags = torch.tensor([float(state["evals_since_best"] >= c.patience)], device=accelerator.device)
+        return bool(accelerator.reduce(flags, reduction="sum").item() > 0)
+
+    def _validation_sample(self, model: LoadedModel, cache: LatentCache, sample: Sample, run_dir: Path,
+                           step: int) -> tuple[dict[str, float], Path]:
+        from PIL import Image
+
+        c = self.config
+        data = cache.load(sample)
+        reference = data["frames"].numpy()
+        frames = sample.frames if sample.frames > 1 else STYLE_VALIDATION_FRAMES
+        networks = metrics.get_networks(metrics.MetricsConfig(
+            weights=c.metric_weights or ("random" if c.model == TINY else "pretrained")))
+        pipe = model.pipe
+        negative = cache.load_text(DEFAULT_NEGATIVE_PROMPT)
+        sampler.apply_shift(pipe, PRESETS[c.preset or defaults_for(c.model).preset].shift)
+        with torch.no_grad(), self.accelerator.autocast():
+            # Cached text embeddings spare the (large) text encoder; the pipeline insists on encoding the
+            # image itself (it refuses image and image_embeds together), which it can do from the CPU.
+            output = pipe(image=Image.fromarray(reference[0]), prompt_embeds=data["prompt_embeds"][None],
+                          negative_prompt_embeds=negative[None],
+                          height=sample.height, width=sample.width, num_frames=frames,
+                          num_inference_steps=c.val_steps, guidance_scale=c.val_guidance,
+                          generator=torch.Generator("cpu").manual_seed(c.seed), output_type="np")
+        generated = media.to_uint8(output.frames[0])
+        if reference.shape[0] == 1:  # a still: how far does the shot drift from its look
+            reference = np.repeat(reference, generated.shape[0], axis=0)
+        with networks.lock:
+            lpips = metrics.lpips_pair(networks, generated, reference[:generated.shape[0]])
+            text = metrics.clip_text_features(networks, sample.item.caption)
+            clip = (metrics.clip_image_features(networks, generated) @ text).mean().item()
+        video = media.write_video(generated, _ensure(run_dir / "validation") / f"step_{step:07d}.mp4")
+        scores = {"lpips": lpips.mean, "clip_text": clip, "calibrated": networks.lpips_calibrated}
+        return scores, video
+
+    # -- saving --------------------------------------------------------------------------------------------
+
+    def _trainable_state(self, model: LoadedModel, stage: str) -> dict[str, torch.Tensor]:
+        from peft import get_peft_model_state_dict
+
+        transformer = self.accelerator.unwrap_model(model.pipe.transformer)
+        if self.config.method == "full":
+            return {k: v.detach().cpu().clone() for k, v in transformer.state_dict().items()}
+        state = get_peft_model_state_dict(transformer, adapter_name=stage)
+        return {k: v.detach().float().cpu().clone() for k, v in state.items()}
+
+    def _save_trainable(self, model: LoadedModel, stage: str, folder: Path) -> None:
+        from safetensors.torch import save_file
+
+        if self.config.method == "full":
+            return  # keeping a best copy of all 14B weights costs more than it gives; the last weights are saved
+        folder.mkdir(parents=True, exist_ok=True)
+        with atomic.atomic_path(folder / "adapter.safetensors") as tmp:
+            save_file(self._trainable_state(model, stage), str(tmp))
+
+    def _restore_best(self, model: LoadedModel, stage: str, run_dir: Path) -> None:
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        best = run_dir / "best" / "adapter.safetensors"
+        if self.config.method == "lora" and best.is_file():
+            transformer = self.accelerator.unwrap_model(model.pipe.transformer)
+            set_peft_model_state_dict(transformer, load_file(str(best)), adapter_name=stage)
+
+    def _finish(self, model: LoadedModel, stage: str, name: str, state: dict[str, Any], run_dir: Path,
+                dataset: Dataset) -> str:
+        """Put the best weights back and publish them: into the library, or as a transformer folder."""
+        c, accelerator = self.config, self.accelerator
+        self._restore_best(model, stage, run_dir)
+        accelerator.wait_for_everyone()
+        if not accelerator.is_main_process:
+            return name
+        transformer = accelerator.unwrap_model(model.pipe.transformer)
+        extra = {"hyperparameters": {k: v for k, v in c.to_dict().items() if k not in ("extra",)},
+                 "best_step": _best_step(state), "validation": _best_scores(state), "steps_done": state["step"],
+                 "validation_history": state["history"], "frozen_style": state.get("frozen_style")}
+        if c.method == "full":
+            folder = Path(c.models_dir) / name
+            tmp = folder.with_name(f".{name}.tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            transformer.save_pretrained(tmp)
+            atomic.write_json(tmp / "cinescene.json", {"base_model": c.model, "trained_on": dataset.summary(), **extra})
+            if folder.exists():
+                shutil.rmtree(folder)
+            tmp.rename(folder)
+            return str(folder)
+        trained = {f"transformer.{k}": v for k, v in self._trainable_state(model, stage).items()}
+        metadata = {"lora_adapter_metadata": {"transformer.r": c.rank, "transformer.lora_alpha": c.alpha}}
+        canonical, _ = lora_formats.to_canonical(trained, metadata)
+        info = self.library.add(canonical, stage, name=name, base_model=c.model, transformer=transformer,
+                                overwrite=True, alpha=c.alpha, trained_on=dataset.summary(), extra=extra,
+                                description=f"trained by cinescene on {Path(c.data).name}")
+        return info.name
+
+    def _register_hooks(self, stage: str) -> None:
+        """Checkpoints hold only the trainable LoRA weights (accelerate would save the whole transformer)."""
+        self._stage = stage  # read by the hooks at call time, so one registration serves every stage
+        if self.config.method == "full" or getattr(self, "_hooked", False):
+            return
+        from peft import get_peft_model_state_dict, set_peft_model_state_dict
+        from safetensors.torch import load_file, save_file
+
+        accelerator = self.accelerator
+
+        def save_hook(models: list[Any], weights: list[Any], output_dir: str) -> None:
+            if accelerator.is_main_process:
+                for model in models:
+                    state = get_peft_model_state_dict(accelerator.unwrap_model(model), adapter_name=self._stage)
+                    save_file({k: v.detach().cpu().contiguous() for k, v in state.items()},
+                              str(Path(output_dir) / "adapter.safetensors"))
+            weights.clear()
+
+        def load_hook(models: list[Any], input_dir: str) -> None:
+            while models:
+                model = models.pop()
+                state = load_file(str(Path(input_dir) / "adapter.safetensors"))
+                set_peft_model_state_dict(accelerator.unwrap_model(model), state, adapter_name=self._stage)
+
+        accelerator.register_save_state_pre_hook(save_hook)
+        accelerator.register_load_state_pre_hook(load_hook)
+        self._hooked = True
+
+
+def _best_step(state: dict[str, Any]) -> int | None:
+    return state["best"]["step"] if state.get("best") else None
+
+
+def _best_scores(state: dict[str, Any]) -> dict[str, float] | None:
+    return {k: v for k, v in state["best"].items() if k != "step"} if state.get("best") else None
+
+
+def _memory_mb() -> float:
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _ensure(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def area_for(config: TrainConfig) -> int:
+    """Pixel area of the training buckets: explicit, else the preset's, else the model's default preset."""
+    return config.area or PRESETS[config.preset or defaults_for(config.model).preset].area

@@ -1,0 +1,220 @@
+"""The trainer on the tiny model with datasets the tests write."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from cinescene import loading, media, sampler, slots, train_config
+from cinescene.adapters import AdapterLibrary
+from cinescene.config import ModelSpec, SampleSettings
+from cinescene.data import DatasetError
+from cinescene.trainer import Trainer
+from conftest import files_under
+from datasets import make_dataset
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return make_dataset(tmp_path_factory.mktemp("train") / "data", clips=2, stills=2, frames=12, validation=True)
+
+
+def config(tmp_path, data, **changes):
+    values = dict(model="tiny", data=str(data), stage="style", name="t", steps=4, window=9, area=48 * 64,
+                  grad_accum=1, val_steps=2, val_every=2, checkpoint_every=100, runs_dir=str(tmp_path / "runs"),
+                  loras_dir=str(tmp_path / "loras"), models_dir=str(tmp_path / "models"),
+                  cache_dir=str(tmp_path.parent / "shared-cache"))
+    values.update(changes)
+    return train_config.build(**values)
+
+
+def run(cfg, events=None, on_event=None):
+    def record(event):
+        if events is not None:
+            events.append(event)
+        if on_event:
+            on_event(event)
+
+    trainer = Trainer(cfg, on_event=record)
+    return trainer, trainer.run()
+
+
+def test_loss_falls_on_a_repeated_clip(tmp_path):
+    data = make_dataset(tmp_path / "one", clips=1, stills=0, frames=9)
+    events = []
+    run(config(tmp_path, data, stage="motion", steps=30, learning_rate=3e-3, lr_scheduler="constant",
+               warmup_ratio=0, val_fraction=0), events)
+    losses = [e["loss"] for e in events if e["type"] == "step"]
+    assert len(losses) == 30
+    assert np.mean(losses[-5:]) < 0.9 * np.mean(losses[:5])
+
+
+@pytest.mark.parametrize("stage", ["style", "motion"])
+def test_only_the_slots_lora_weights_train(tmp_path, dataset, stage):
+    seen = {}
+
+    def inspect(event):
+        if event["type"] == "stage_start":
+            pipe = trainer_ref[0].model.pipe
+            seen["trainable"] = [n for n, p in pipe.transformer.named_parameters() if p.requires_grad]
+            seen["frozen_elsewhere"] = all(not p.requires_grad for m in (pipe.vae, pipe.text_encoder,
+                                                                           pipe.image_encoder)
+                                           for p in m.parameters())
+
+    trainer_ref = []
+    cfg = config(tmp_path, dataset, stage=stage, steps=1)
+    trainer = Trainer(cfg, on_event=inspect)
+    trainer_ref.append(trainer)
+    trainer.run()
+    pattern = slots.SLOTS[stage].pattern
+    assert seen["trainable"] and seen["frozen_elsewhere"]
+    for name in seen["trainable"]:
+        module = re.sub(r"\.lora_[AB]\.\w+\.weight$", "", name).replace(".base_layer", "")
+        assert f".lora_" in name and f".{stage}." in name and re.fullmatch(pattern, module), name
+    targets = slots.slot_modules(trainer.model.pipe.transformer, slots.SLOTS[stage])
+    assert len(seen["trainable"]) == 2 * len(targets)  # an A and a B for every slot layer, nothing else
+
+
+def test_motion_stage_leaves_the_style_adapter_untouched(tmp_path, dataset):
+    snapshot = {}
+    trainer_ref = []
+
+    def style_weights():
+        return {n: p.detach().clone() for n, p in trainer_ref[0].model.pipe.transformer.named_parameters()
+                if ".style." in n}
+
+    def on_event(event):
+        if event["type"] == "stage_start" and event["stage"] == "motion":
+            snapshot.update(style_weights())
+
+    trainer = Trainer(config(tmp_path, dataset, stage="both", steps=3, learning_rate=1e-2), on_event=on_event)
+    trainer_ref.append(trainer)
+    result = trainer.run()
+    after = style_weights()
+    assert snapshot and snapshot.keys() == after.keys()
+    assert all(torch.equal(snapshot[k], after[k]) for k in snapshot)
+    assert [s.output for s in result.stages] == ["t-style", "t-motion"]
+    sidecar = json.loads((tmp_path / "loras" / "motion" / "t-motion.json").read_text())
+    assert sidecar["extra"]["frozen_style"] == "t-style"
+
+
+def test_saved_adapter_loads_with_plain_diffusers_and_changes_the_output(tmp_path, dataset, still):
+    run(config(tmp_path, dataset, steps=4, learning_rate=5e-2, val_fraction=0))
+    path = tmp_path / "loras" / "style" / "t.safetensors"
+    image = media.load_image(still)
+    settings = SampleSettings(prompt="a red blob", steps=2, frames=5, height=32, width=48, preset="preview")
+    base = sampler.sample(loading.load_model(ModelSpec(model="tiny")), image, settings).frames
+    tuned_model = loading.load_model(ModelSpec(model="tiny"))
+    tuned_model.pipe.load_lora_weights(str(path))
+    tuned = sampler.sample(tuned_model, image, settings).frames
+    assert not np.array_equal(base, tuned)
+    info = AdapterLibrary(tmp_path / "loras").get("t")
+    assert info.rank == 8 and info.alpha == 16.0 and info.hotswap and info.trained_on["train_stills"] == 2
+
+
+def test_second_run_reuses_the_cache(tmp_path, dataset):
+    _, first = run(config(tmp_path, dataset, steps=1, name="a"))
+    _, second = run(config(tmp_path, dataset, steps=1, name="b"))
+    assert second.cache_stats["latents_encoded"] == 0 and second.cache_stats["text_encoded"] == 0
+    assert second.cache_stats["latents_cached"] == first.cache_stats["latents_cached"] + \
+        first.cache_stats["latents_encoded"]
+
+
+def test_early_stopping_fires_on_a_plateau(tmp_path, dataset):
+    events = []
+    _, result = run(config(tmp_path, dataset, steps=20, val_every=1, patience=2, min_delta=10.0), events)
+    assert result.stages[0].stopped == "early_stop" and result.stages[0].steps_done == 3
+    assert result.stages[0].best_step == 1
+    assert [e["step"] for e in events if e["type"] == "validation"] == [1, 2, 3]
+    assert any(e["type"] == "early_stop" for e in events)
+    sidecar = json.loads((tmp_path / "loras" / "style" / "t.json").read_text())
+    assert sidecar["extra"]["best_step"] == 1 and "lpips" in sidecar["extra"]["validation"]
+    assert (tmp_path / "runs" / "t" / "validation" / "step_0000003.mp4").is_file()
+
+
+def test_resume_continues_bit_for_bit(tmp_path, dataset):
+    common = dict(steps=6, learning_rate=1e-2, val_fraction=0, grad_accum=2)
+    run(config(tmp_path, dataset, name="straight", **common))
+    stop_at = {}
+
+    def interrupt(event):
+        if event["type"] == "step" and event["step"] == 3:
+            stop_at["trainer"].request_stop()
+
+    trainer = Trainer(config(tmp_path, dataset, name="resumed", **common), on_event=interrupt)
+    stop_at["trainer"] = trainer
+    first = trainer.run()
+    assert first.stages[0].stopped == "interrupted" and first.stages[0].steps_done == 3
+    checkpoint = tmp_path / "runs" / "resumed" / "checkpoints" / "step_0000003"
+    assert (checkpoint / "adapter.safetensors").is_file() and (checkpoint / "optimizer.bin").is_file()
+    assert AdapterLibrary(tmp_path / "loras").find("resumed") is None  # nothing published yet
+    events = []
+    _, second = run(config(tmp_path, dataset, name="resumed", resume=True, **common), events)
+    assert next(e for e in events if e["type"] == "stage_start")["resumed_from"] == 3
+    assert [e["step"] for e in events if e["type"] == "step"] == [4, 5, 6]
+    from safetensors.torch import load_file
+
+    a = load_file(str(tmp_path / "loras" / "style" / "straight.safetensors"))
+    b = load_file(str(tmp_path / "loras" / "style" / "resumed.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_bad_dataset_leaves_no_cache_run_or_adapter(tmp_path):
+    data = make_dataset(tmp_path / "bad", clips=2, stills=0)
+    blob = (data / "clip1.mp4").read_bytes()
+    (data / "clip1.mp4").write_bytes(blob[: len(blob) // 3])
+    before = files_under(tmp_path)
+    with pytest.raises(DatasetError, match="clip1.mp4: (truncated|not a readable video)"):
+        run(config(tmp_path, data, cache_dir=None))
+    assert files_under(tmp_path) == before
+
+
+def test_existing_adapter_name_is_refused_before_any_work(tmp_path, dataset):
+    run(config(tmp_path, dataset, steps=1, name="taken"))
+    from cinescene.errors import InputError
+
+    with pytest.raises(InputError, match="already exists"):
+        run(config(tmp_path, dataset, steps=1, name="taken"))
+
+
+def test_full_finetuning_writes_a_transformer_folder(tmp_path, dataset, still):
+    _, result = run(config(tmp_path, dataset, method="full", steps=2, learning_rate=1e-3, val_fraction=0,
+                           name="full"))
+    folder = tmp_path / "models" / "full"
+    assert result.stages[0].output == str(folder) and loading.is_transformer_folder(folder)
+    assert json.loads((folder / "cinescene.json").read_text())["base_model"] == "tiny"
+    finetuned = loading.load_model(ModelSpec(model="tiny", transformer=str(folder)))
+    image = media.load_image(still)
+    settings = SampleSettings(prompt="x", steps=2, frames=5, height=32, width=48, preset="preview")
+    assert not np.array_equal(sampler.sample(finetuned, image, settings).frames,
+                              sampler.sample(loading.load_model(ModelSpec(model="tiny")), image, settings).frames)
+
+
+def test_fp8_storage_of_the_frozen_base(tmp_path, dataset):
+    trainer, result = run(config(tmp_path, dataset, steps=2, fp8_base=True, val_fraction=0, name="fp8"))
+    transformer = trainer.model.pipe.transformer
+    stored = {p.dtype for n, p in transformer.named_parameters() if n in ("blocks.0.attn2.to_q.base_layer.weight", "blocks.0.attn1.to_q.weight")}
+    assert stored == {torch.float8_e4m3fn}
+    assert all(p.dtype == torch.float32 for n, p in transformer.named_parameters() if "lora_" in n)
+    assert result.stages[0].steps_done == 2
+
+
+def test_config_file_and_flags(tmp_path):
+    toml = tmp_path / "train.toml"
+    toml.write_text('[train]\nrank = 16\nlearning_rate = 1e-4\nstage = "motion"\n')
+    values = train_config.load_file(toml)
+    cfg = train_config.build(values, data="x", name="n", rank=4)
+    assert (cfg.rank, cfg.learning_rate, cfg.stage) == (4, 1e-4, "motion")
+    assert (cfg.alpha, cfg.grad_accum, cfg.steps, cfg.weight_decay, cfg.warmup_ratio) == (16.0, 4, 4000, 0.01, 0.05)
+    yaml = tmp_path / "train.yaml"
+    yaml.write_text("rank: 32\nadam_betas: [0.9, 0.99]\n")
+    assert train_config.build(train_config.load_file(yaml), data="x", name="n").adam_betas == (0.9, 0.99)
+    from cinescene.errors import InputError
+
+    for bad in ({"rank": 0}, {"window": 8}, {"stage": "color"}, {"learning_rate": 5}, {"bogus": 1}):
+        with pytest.raises(InputError):
+            train_config.build(bad, data="x", name="n")
