@@ -42,8 +42,10 @@ def style_adapter(transformer: torch.nn.Module, rank: int, seed: int) -> dict[st
     gen = torch.Generator().manual_seed(seed)
     sd = {}
     for name, linear in slots.slot_modules(transformer, slots.SLOTS["style"]).items():
-        sd[f"transformer.{name}.lora_A.weight"] = (torch.randn(rank, linear.in_features, generator=gen) * 0.01).bfloat16()
-        sd[f"transformer.{name}.lora_B.weight"] = (torch.randn(linear.out_features, rank, generator=gen) * 0.01).bfloat16()
+        a = torch.randn(rank, linear.in_features, generator=gen) * 0.01
+        b = torch.randn(linear.out_features, rank, generator=gen) * 0.01
+        sd[f"transformer.{name}.lora_A.weight"] = a.bfloat16()
+        sd[f"transformer.{name}.lora_B.weight"] = b.bfloat16()
     return sd
 
 

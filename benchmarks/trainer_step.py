@@ -50,8 +50,8 @@ def main() -> None:
     trainer = Trainer(config)
     from accelerate import Accelerator
 
-    from cinescene.loading import load_model
     from cinescene.config import ModelSpec
+    from cinescene.loading import load_model
 
     trainer.accelerator = accelerator = Accelerator(cpu=not torch.cuda.is_available())
     model = load_model(ModelSpec(model="tiny", device=str(accelerator.device)))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import os
 import re
@@ -22,6 +21,7 @@ import torch
 
 from . import atomic, lora_formats
 from .errors import InputError
+from .hashing import sha256_file
 from .record import now_iso
 from .slots import SLOTS, fits_slot
 
@@ -299,11 +299,3 @@ def _source_alpha(state_dict: dict[str, torch.Tensor], metadata: dict[str, str])
         with contextlib.suppress(ValueError, TypeError):
             return float(json.loads(raw).get("transformer.lora_alpha"))
     return None
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -26,6 +26,7 @@ from typing import Any
 
 from . import media
 from .errors import InputError
+from .hashing import sha256_file
 
 CLIP_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv")
 STILL_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -89,14 +90,6 @@ class Dataset:
                 "train_stills": count(self.train, "still"), "validation_items": len(self.validation),
                 "seconds_of_video": round(sum(i.seconds for i in self.train), 2),
                 "skipped": [{"file": n, "reason": r} for n, r in self.skipped], "content_sha256": digest.hexdigest()}
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _metadata_captions(folder: Path) -> tuple[dict[str, str], list[tuple[str, str]]]:

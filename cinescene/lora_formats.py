@@ -36,8 +36,12 @@ COMFYUI = "comfyui"  # also musubi-tuner's default output and most Civitai Wan L
 KOHYA = "musubi-kohya"  # lora_unet_blocks_0_self_attn_q.lora_down.weight
 DIFFSYNTH = "diffsynth"
 
-_ORIGINAL_NAMES = re.compile(r"(^|\.)(self_attn|cross_attn|ffn\.\d|img_emb|head\.head|time_projection|text_embedding|time_embedding)")
-_DIFFUSERS_NAMES = re.compile(r"(^|\.)(blocks\.\d+\.(attn1|attn2|ffn|norm)|condition_embedder|proj_out|patch_embedding)")
+_ORIGINAL_NAMES = re.compile(
+    r"(^|\.)(self_attn|cross_attn|ffn\.\d|img_emb|head\.head|time_projection|text_embedding|time_embedding)"
+)
+_DIFFUSERS_NAMES = re.compile(
+    r"(^|\.)(blocks\.\d+\.(attn1|attn2|ffn|norm)|condition_embedder|proj_out|patch_embedding)"
+)
 
 
 @dataclass
@@ -100,7 +104,9 @@ def detect_layout(keys: list[str]) -> str:
                      f"for example: {', '.join(odd or keys[:MAX_KEYS_SHOWN])}")
 
 
-def to_canonical(state_dict: dict[str, torch.Tensor], metadata: dict[str, Any] | None = None) -> tuple[dict[str, torch.Tensor], str]:
+def to_canonical(
+    state_dict: dict[str, torch.Tensor], metadata: dict[str, Any] | None = None
+) -> tuple[dict[str, torch.Tensor], str]:
     """Convert any supported layout to the canonical form; returns (state dict, detected layout)."""
     from diffusers import WanImageToVideoPipeline
 
@@ -168,7 +174,8 @@ def _alpha_scales(sd: dict[str, torch.Tensor], config: dict[str, Any] | None) ->
 
 def _fold_and_pad(sd: dict[str, torch.Tensor], scales: dict[str, float]) -> dict[str, torch.Tensor]:
     modules = {k.removeprefix("transformer.").split(".lora_")[0] for k in sd}
-    ranks = {m: sd[f"transformer.{m}.lora_A.weight"].shape[0] for m in modules if f"transformer.{m}.lora_A.weight" in sd}
+    ranks = {m: sd[f"transformer.{m}.lora_A.weight"].shape[0] for m in modules
+             if f"transformer.{m}.lora_A.weight" in sd}
     missing = sorted(m for m in modules if m not in ranks or f"transformer.{m}.lora_B.weight" not in sd)
     if missing:
         raise InputError(f"LoRA modules without both lora_A and lora_B weights: {', '.join(missing[:MAX_KEYS_SHOWN])}")

@@ -55,11 +55,15 @@ def load_image(path: str | os.PathLike[str]) -> Image.Image:
         # PIL raises OSError/SyntaxError for truncated or corrupt data.
         raise InputError(f"image {path.name} is damaged or truncated: {err}") from err
     if min(image.size) < MIN_IMAGE_SIDE:
-        raise InputError(f"image {path.name} is {image.width}x{image.height}; both sides must be at least {MIN_IMAGE_SIDE}")
+        raise InputError(
+            f"image {path.name} is {image.width}x{image.height}; both sides must be at least {MIN_IMAGE_SIDE}"
+        )
     return image
 
 
-def size_for_area(aspect_hw: float, area: int, multiple: int = SIZE_MULTIPLE, max_side: int = MAX_SIDE) -> tuple[int, int]:
+def size_for_area(
+    aspect_hw: float, area: int, multiple: int = SIZE_MULTIPLE, max_side: int = MAX_SIDE
+) -> tuple[int, int]:
     """(height, width) near ``area`` pixels with the given height/width ratio, both multiples of ``multiple``.
 
     The same rule as the diffusers Wan I2V example (round to the area, then floor

@@ -34,7 +34,8 @@ ALEXNET_FILE = "alexnet-owt-7be5be79.pth"  # what torchvision (and so lpips) loo
 
 def offline() -> bool:
     """True when cinescene must not try downloads (tests, air-gapped machines)."""
-    return any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on") for v in ("HF_HUB_OFFLINE", "CINESCENE_OFFLINE"))
+    flags = (os.environ.get(v, "").lower() for v in ("HF_HUB_OFFLINE", "CINESCENE_OFFLINE"))
+    return any(flag in ("1", "true", "yes", "on") for flag in flags)
 
 
 @dataclass(frozen=True)

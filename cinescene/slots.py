@@ -106,8 +106,9 @@ def _placeholder(transformer: torch.nn.Module, spec: SlotSpec) -> dict[str, torc
     sd = {}
     for name, linear in slot_modules(transformer, spec).items():
         dtype, device = linear.weight.dtype, linear.weight.device
-        sd[f"transformer.{name}.lora_A.weight"] = torch.zeros(spec.max_rank, linear.in_features, dtype=dtype, device=device)
-        sd[f"transformer.{name}.lora_B.weight"] = torch.zeros(linear.out_features, spec.max_rank, dtype=dtype, device=device)
+        zeros = {"dtype": dtype, "device": device}
+        sd[f"transformer.{name}.lora_A.weight"] = torch.zeros(spec.max_rank, linear.in_features, **zeros)
+        sd[f"transformer.{name}.lora_B.weight"] = torch.zeros(linear.out_features, spec.max_rank, **zeros)
     return sd
 
 

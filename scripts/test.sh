@@ -12,4 +12,5 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+.venv/bin/ruff check --quiet cinescene app.py tests benchmarks scripts
 exec .venv/bin/python -m pytest "$@"

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import os
 
-import pytest
-
 import lora_fixtures as lf
+import pytest
+from conftest import files_under
+
 from cinescene import adapters, loading
 from cinescene.adapters import AdapterLibrary
 from cinescene.errors import InputError
-from conftest import files_under
 
 
 @pytest.fixture(scope="module")

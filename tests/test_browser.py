@@ -37,6 +37,7 @@ def _choose(page, elem_id, option):
 
 def test_import_adapters_then_generate_with_them(app_server, still, tmp_path):
     import lora_fixtures as lf
+
     from cinescene import loading
 
     tr = loading.build_tiny_pipeline().transformer
@@ -60,6 +61,7 @@ def test_import_adapters_then_generate_with_them(app_server, still, tmp_path):
 
 def test_compare_tab_shows_two_videos_and_metrics(app_server, still, tmp_path):
     import lora_fixtures as lf
+
     from cinescene import loading
 
     tr = loading.build_tiny_pipeline().transformer

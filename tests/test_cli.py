@@ -6,9 +6,9 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import ROOT, files_under, make_still, subprocess_env
 
 from cinescene import cli, media
-from conftest import ROOT, files_under, make_still, subprocess_env
 
 SMALL = ["--model", "tiny", "--steps", "2", "--frames", "5", "--height", "32", "--width", "48"]
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import lora_fixtures as lf
 import numpy as np
 import pytest
 
-import lora_fixtures as lf
 from cinescene import compare, loading, media, sampler
 from cinescene.adapters import AdapterLibrary
 from cinescene.config import AdapterChoice, ModelSpec, SampleSettings

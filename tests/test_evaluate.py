@@ -3,15 +3,15 @@ from __future__ import annotations
 import csv
 import json
 
+import lora_fixtures as lf
 import numpy as np
 import pytest
+from conftest import make_still
 
-import lora_fixtures as lf
 from cinescene import evaluate, loading, media
 from cinescene.adapters import AdapterLibrary
 from cinescene.config import AdapterChoice, ModelSpec, SampleSettings
 from cinescene.errors import InputError
-from conftest import make_still
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,10 @@ from __future__ import annotations
 import json
 import pickle
 
+import lora_fixtures as lf
 import pytest
 import torch
 
-import lora_fixtures as lf
 from cinescene import lora_formats
 from cinescene.errors import InputError
 

@@ -6,12 +6,12 @@ import time
 from pathlib import Path
 
 import pytest
+from datasets import make_dataset
 
 from cinescene import train_config
 from cinescene.adapters import AdapterLibrary
 from cinescene.errors import InputError
 from cinescene.runs import TrainingRuns
-from datasets import make_dataset
 
 
 def tiny_config(tmp_path: Path, **changes):

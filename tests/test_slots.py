@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
+import lora_fixtures as lf
 import numpy as np
 import pytest
 import torch
 
-import lora_fixtures as lf
 from cinescene import loading, media, sampler, slots
 from cinescene.adapters import AdapterLibrary
 from cinescene.config import AdapterChoice, ModelSpec, SampleSettings

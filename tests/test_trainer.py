@@ -8,14 +8,14 @@ import re
 import numpy as np
 import pytest
 import torch
+from conftest import files_under
+from datasets import make_dataset
 
 from cinescene import loading, media, sampler, slots, train_config
 from cinescene.adapters import AdapterLibrary
 from cinescene.config import ModelSpec, SampleSettings
 from cinescene.data import DatasetError
 from cinescene.trainer import Trainer
-from conftest import files_under
-from datasets import make_dataset
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def test_only_the_slots_lora_weights_train(tmp_path, dataset, stage):
     assert seen["trainable"] and seen["frozen_elsewhere"]
     for name in seen["trainable"]:
         module = re.sub(r"\.lora_[AB]\.\w+\.weight$", "", name).replace(".base_layer", "")
-        assert f".lora_" in name and f".{stage}." in name and re.fullmatch(pattern, module), name
+        assert ".lora_" in name and f".{stage}." in name and re.fullmatch(pattern, module), name
     targets = slots.slot_modules(trainer.model.pipe.transformer, slots.SLOTS[stage])
     assert len(seen["trainable"]) == 2 * len(targets)  # an A and a B for every slot layer, nothing else
 

@@ -73,9 +73,9 @@ def test_progress_callback_moves_per_step():
 
 
 def test_import_then_generate_with_adapters(app_client, still, tmp_path):
+    import lora_fixtures as lf
     from gradio_client import handle_file
 
-    import lora_fixtures as lf
     from cinescene import loading
 
     tr = loading.build_tiny_pipeline().transformer
@@ -109,9 +109,9 @@ def test_import_refuses_hostile_input(app_client, tmp_path):
 
 
 def test_compare_through_the_api(app_client, still, tmp_path):
+    import lora_fixtures as lf
     from gradio_client import handle_file
 
-    import lora_fixtures as lf
     from cinescene import loading
 
     tr = loading.build_tiny_pipeline().transformer

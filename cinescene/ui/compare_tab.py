@@ -86,7 +86,8 @@ def compare_tab(ctx: AppContext) -> ShotInputs:
                                         elem_id="cmp-clip-plot")
             report = gr.File(label="metrics.json", elem_id="cmp-report")
 
-    run.click(shot_handler(ctx, run_compare), inputs=shot.components, outputs=[base, tuned, table, lpips_plot, clip_plot, notice, report],
+    outputs = [base, tuned, table, lpips_plot, clip_plot, notice, report]
+    run.click(shot_handler(ctx, run_compare), inputs=shot.components, outputs=outputs,
               api_name="compare", concurrency_id=GPU_QUEUE, concurrency_limit=1).success(
         None, js=PLAY_BOTH_JS, api_name="compare_play")
     play.click(None, js=PLAY_BOTH_JS, api_name="play_both")

@@ -77,7 +77,8 @@ def poll(ctx: AppContext) -> tuple[Any, ...]:
     p = status.progress
     eta = f", about {_dt.timedelta(seconds=int(p['eta_seconds']))} left" if p.get("eta_seconds") else ""
     lines = [f"**{status.name}**: {p['state']}" + (f" ({p['stage']} stage)" if p.get("stage") else ""),
-             f"step {p['step']} of {p['total']}{eta}" + (f", loss {p['loss']:.4f}" if p.get("loss") is not None else "")]
+             f"step {p['step']} of {p['total']}{eta}"
+             + (f", loss {p['loss']:.4f}" if p.get("loss") is not None else "")]
     if p.get("best"):
         lines.append(f"best validation so far: step {p['best']['step']}, LPIPS {p['best']['lpips']:.4f}")
     if p.get("checkpoint"):
