@@ -68,16 +68,16 @@ def neon_street() -> Image.Image:
     d = ImageDraw.Draw(img)
     d.ellipse((400, 190, 424, 214), fill=(8, 8, 12))  # a figure under the signs
     d.polygon([(396, 214), (428, 214), (436, 320), (388, 320)], fill=(8, 8, 12))
-    for i in range(260):  # rain
+    for _ in range(260):  # rain
         x, y = int(rng.integers(0, W)), int(rng.integers(0, H))
         d.line((x, y, x - 3, y + 14), fill=(120, 130, 160), width=1)
     return grain(img, 8, 3)
 
 
 def desert_road() -> Image.Image:
-    img = Image.fromarray(np.concatenate(
-        [vertical_gradient((70, 130, 210), (190, 215, 235), 230), vertical_gradient((214, 170, 110), (170, 115, 70), H - 230)]
-    ).astype(np.uint8))
+    sky = vertical_gradient((70, 130, 210), (190, 215, 235), 230)
+    sand = vertical_gradient((214, 170, 110), (170, 115, 70), H - 230)
+    img = Image.fromarray(np.concatenate([sky, sand]).astype(np.uint8))
     d = ImageDraw.Draw(img)
     for k in range(4):  # dunes
         pts = [(x, 230 + 25 * k + 18 * math.sin(x / (90 + 30 * k) + k)) for x in range(0, W + 8, 8)]
