@@ -16,10 +16,11 @@ import argparse
 
 import numpy as np
 import torch
-from _common import interleaved, median, paired_ratio, report
 from PIL import Image
 
 from cinescene import metrics
+
+from _common import interleaved, median, paired_ratio, report
 
 
 def main() -> None:

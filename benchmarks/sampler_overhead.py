@@ -12,10 +12,11 @@ from __future__ import annotations
 import argparse
 
 import torch
-from _common import interleaved, median, paired_ratio, report
 
 from cinescene import loading, media, sampler
 from cinescene.config import ModelSpec, SampleSettings
+
+from _common import interleaved, median, paired_ratio, report
 
 
 def main() -> None:

@@ -22,12 +22,13 @@ import tempfile
 from pathlib import Path
 
 import torch
-from _common import interleaved, median, paired_ratio, report
 
 from cinescene import data, latent_cache, train_config
 from cinescene.latent_cache import LatentCache, component_id
 from cinescene.objective import TimestepSampler, flow_matching_loss
 from cinescene.trainer import CachedSamples, Trainer
+
+from _common import interleaved, median, paired_ratio, report
 
 
 def main() -> None:
@@ -40,7 +41,7 @@ def main() -> None:
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-    from datasets import make_dataset
+    from footage import make_dataset
 
     work = Path(tempfile.mkdtemp(prefix="cinescene-step-"))
     root = make_dataset(work / "data", clips=2, stills=0, frames=args.window + 3)

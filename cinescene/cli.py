@@ -26,8 +26,16 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
         help="hub id, local diffusers folder, or 'tiny' (default: the 480P model on a GPU, tiny on a CPU)",
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--memory", default="none", help="none, model-offload or group-offload")
+    parser.add_argument("--memory", default="none",
+                        choices=("none", "model-offload", "group-offload", "group-offload-leaf", "auto"),
+                        help="where weights wait while not computing; auto picks from the GPU's free memory")
+    parser.add_argument("--fp8", action="store_true", help="store the transformer in fp8 (half the VRAM)")
     parser.add_argument("--vae-tiling", action="store_true", help="decode the video in tiles (less VRAM)")
+    parser.add_argument("--attention", default="native", help="attention backend: native, flash, sage, ...")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the transformer blocks")
+    parser.add_argument("--compile-backend", default="inductor", help=argparse.SUPPRESS)
+    parser.add_argument("--speed-slot", action="store_true",
+                        help="prepare the speed adapter slot at load time (needed with --compile)")
     parser.add_argument("--transformer", default=None, help="a fully fine-tuned transformer folder to use instead")
 
 
@@ -39,6 +47,8 @@ def _add_adapter_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--style", default=None, metavar="NAME[:W[:END]]",
                         help="style adapter, strength W (default 1; END ramps it over the steps)")
     parser.add_argument("--motion", default=None, metavar="NAME[:W[:END]]", help="motion adapter, as --style")
+    parser.add_argument("--speed", default=None, metavar="NAME[:W]",
+                        help="step-distilled speed adapter (switches to its few-step settings)")
     add_library_arg(parser)
 
 
@@ -55,6 +65,13 @@ def _add_sample_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--height", type=int, default=None, help="multiple of 16 (default: from the image)")
     parser.add_argument("--width", type=int, default=None, help="multiple of 16 (default: from the image)")
     parser.add_argument("--fps", type=int, default=None, help="frame rate of the written mp4 (default 16)")
+    parser.add_argument("--cache", default=None,
+                        choices=("none", "first-block", "taylorseer", "magcache", "magcache-calibrate"),
+                        help="step caching: skip block computations that change little between steps")
+    parser.add_argument("--cache-threshold", type=float, default=None,
+                        help="first-block / magcache threshold (higher: faster, rougher)")
+    parser.add_argument("--cache-interval", type=int, default=None, help="taylorseer: full steps every N")
+    parser.add_argument("--mag-ratios", default=None, help="the .magcache.json a magcache-calibrate run wrote")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,6 +90,20 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_eval import add_eval_parsers
     from .cli_train import add_train_parser
 
+    p = sub.add_parser("plan", help="parameters, tokens, FLOPs and GPU memory of a run, from configs alone")
+    p.add_argument("--model", default="Wan-AI/Wan2.1-I2V-14B-480P-Diffusers")
+    p.add_argument("--height", type=int, default=480)
+    p.add_argument("--width", type=int, default=832)
+    p.add_argument("--frames", type=int, default=81)
+    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--guidance", type=float, default=5.0)
+    p.add_argument("--vae-tiling", action="store_true")
+    p.add_argument("--train", action="store_true", help="add the LoRA training estimate")
+    p.add_argument("--train-frames", type=int, default=33, help="frames per training window")
+    p.add_argument("--rank", type=int, default=8)
+    p.add_argument("--memory", default=None, help="show only this memory mode")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_plan)
     add_adapters_parser(sub, _Parser)
     add_eval_parsers(sub)
     add_train_parser(sub)
@@ -90,7 +121,7 @@ def adapter_choices(args: argparse.Namespace) -> tuple[Any, ...]:
     from .errors import InputError
 
     choices = []
-    for slot in ("style", "motion"):
+    for slot in ("style", "motion", "speed"):
         text = getattr(args, slot, None)
         if text:
             try:
@@ -113,7 +144,8 @@ def model_spec(args: argparse.Namespace) -> Any:
                 file=sys.stderr,
             )
     return ModelSpec(model=model, device=args.device, memory=args.memory, vae_tiling=args.vae_tiling,
-                     transformer=args.transformer)
+                     transformer=args.transformer, fp8=args.fp8, attention=args.attention, compile=args.compile,
+                     compile_backend=args.compile_backend, speed_slot=args.speed_slot)
 
 
 def sample_settings(args: argparse.Namespace, spec: Any) -> Any:
@@ -133,6 +165,10 @@ def sample_settings(args: argparse.Namespace, spec: Any) -> Any:
         width=args.width,
         fps=args.fps,
         adapters=adapter_choices(args),
+        cache=getattr(args, "cache", None),
+        cache_threshold=getattr(args, "cache_threshold", None),
+        cache_interval=getattr(args, "cache_interval", None),
+        mag_ratios=getattr(args, "mag_ratios", None),
     )
 
 
@@ -178,10 +214,32 @@ def cmd_sample(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     s = result.settings
+    for note in [*model.notes, *result.speed.get("notes", [])]:
+        print(f"note: {note}", file=sys.stderr)
     print(
         f"wrote {result.video_path} ({s.frames} frames, {s.width}x{s.height}, seed {s.seed}) "
         f"and {result.record_path} in {result.timings['total']:.1f} s"
     )
+    if result.speed.get("cache", {}).get("mag_ratios"):
+        print(f"MagCache ratios for {s.steps} steps written to {out.with_suffix('.magcache.json')}")
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    import json
+
+    from . import plan
+    from .errors import InputError
+
+    result = plan.make_plan(args.model, args.height, args.width, args.frames, steps=args.steps,
+                            guidance=args.guidance, vae_tiling=args.vae_tiling,
+                            train_frames=args.train_frames if args.train else None, rank=args.rank)
+    if args.memory:
+        if args.memory not in result.memory:
+            raise InputError(f"unknown memory mode {args.memory!r}: {', '.join(result.memory)}")
+        result.memory = {args.memory: result.memory[args.memory]}
+        result.training = {k: v for k, v in result.training.items() if k == args.memory}
+    print(json.dumps(result.to_dict(), indent=2) if args.json else plan.render(result))
     return 0
 
 

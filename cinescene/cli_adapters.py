@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from .adapters import KINDS
 from .cli import add_library_arg, library
 
 
@@ -21,13 +22,13 @@ def add_adapters_parser(sub: Any, parser_class: type[argparse.ArgumentParser]) -
     adapters = sub.add_parser("adapters", help="the style and motion LoRA library")
     asub = adapters.add_subparsers(dest="action", required=True, parser_class=parser_class)
     a = _command(asub, "list", cmd_adapters_list, "list the library")
-    a.add_argument("--kind", choices=("style", "motion"), default=None)
+    a.add_argument("--kind", choices=KINDS, default=None)
     a.add_argument("--json", action="store_true", help="machine-readable output")
     _command(asub, "inspect", cmd_adapters_inspect, "show one adapter's sidecar").add_argument("name")
     a = _command(asub, "import", cmd_adapters_import,
                  "add a .safetensors LoRA (diffusers, peft, ComfyUI, musubi or DiffSynth)")
     a.add_argument("file")
-    a.add_argument("--kind", choices=("style", "motion"), required=True)
+    a.add_argument("--kind", choices=KINDS, required=True)
     a.add_argument("--name", default=None, help="default: from the file name")
     a.add_argument("--base", default=None, help="the model it was trained for: hub id, folder or tiny (default: 480P)")
     a.add_argument("--description", default="")

@@ -53,7 +53,7 @@ def add_eval_parsers(sub: Any) -> None:
     p.add_argument("--fps", type=int, default=None)
     p.add_argument("--loras", default=None)
     add_metrics_args(p)
-    p.set_defaults(func=cmd_eval, prompt="(from the set)", style=None, motion=None)
+    p.set_defaults(func=cmd_eval, prompt="(from the set)", style=None, motion=None, speed=None)
 
 
 def metrics_config(args: argparse.Namespace, spec_model: str | None = None) -> Any:

@@ -90,6 +90,11 @@ class SampleSettings:
     width: int | None = None
     fps: int = 16
     adapters: tuple[AdapterChoice, ...] = ()
+    # Step caching (see speed.py): none | first-block | taylorseer | magcache | magcache-calibrate.
+    cache: str = "none"
+    cache_threshold: float | None = None
+    cache_interval: int | None = None
+    mag_ratios: str | None = None  # a .magcache.json written by a magcache-calibrate run
 
     def replace(self, **changes: Any) -> SampleSettings:
         """A copy with ``changes`` applied; ``None`` values are ignored."""
@@ -109,7 +114,12 @@ class ModelSpec:
     model: str = DEFAULT_MODEL
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
     memory: str = "none"  # see loading.MEMORY_MODES
+    fp8: bool = False  # store the transformer's weights in fp8 (layerwise casting), compute in bf16
     vae_tiling: bool = False
+    attention: str = "native"  # a diffusers attention backend
+    compile: bool = False  # regional torch.compile of the transformer blocks
+    compile_backend: str = "inductor"
+    speed_slot: bool = False  # prepare the speed slot at load time (needed before compiling)
     seed: int = 0  # only used by the tiny model's random weights
     transformer: str | None = None  # a fine-tuned transformer folder to use instead of the model's own
 

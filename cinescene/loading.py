@@ -25,7 +25,7 @@ from .config import HUB_480P, HUB_720P, TINY, ModelDefaults, ModelSpec
 from .errors import InputError, ModelNotFoundError
 from .slots import SlotState
 
-MEMORY_MODES = ("none", "model-offload", "group-offload")
+MEMORY_MODES = ("none", "model-offload", "group-offload", "group-offload-leaf", "auto")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 # Tiny configs: every dimension as small as the classes allow while keeping the
@@ -79,6 +79,7 @@ class LoadedModel:
     # One generation at a time per pipeline: a request sets scheduler shift and
     # adapter strengths on the shared pipeline, so requests must not interleave.
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
+    notes: list[str] = field(default_factory=list)  # choices made at load time (memory auto, ...)
 
     @property
     def is_tiny(self) -> bool:
@@ -95,7 +96,11 @@ class LoadedModel:
             "dtype": str(self.dtype).removeprefix("torch."),
             "memory": self.spec.memory,
             "vae_tiling": self.spec.vae_tiling,
+            "fp8": self.spec.fp8,
+            "attention": self.spec.attention,
+            "compile": self.spec.compile,
             "transformer": self.spec.transformer,
+            "notes": self.notes,
         }
 
 
@@ -230,11 +235,9 @@ def load_model(spec: ModelSpec) -> LoadedModel:
     if spec.memory not in MEMORY_MODES:
         raise InputError(f"unknown memory mode {spec.memory!r}: choose one of {', '.join(MEMORY_MODES)}")
     device = resolve_device(spec.device)
-    if spec.memory != "none" and device.type != "cuda":
-        raise InputError(
-            f"memory mode {spec.memory!r} moves weights between CPU and GPU memory and needs a CUDA device; "
-            "on the CPU use --memory none"
-        )
+    notes: list[str] = []
+    if spec.memory == "auto":
+        spec = _auto_memory(spec, device, notes)
     if spec.model == TINY:
         pipe = build_tiny_pipeline(spec.seed)
         source, model_id = "tiny", TINY
@@ -245,8 +248,12 @@ def load_model(spec: ModelSpec) -> LoadedModel:
     if spec.transformer:
         pipe.transformer = load_transformer(spec.transformer, pipe.transformer, device)
         model_id = f"{model_id}+{Path(spec.transformer).name}"
+    if spec.fp8:
+        # fp8 storage, compute in the usual dtype; norms and embeddings stay as they are (diffusers' skip list).
+        compute = torch.bfloat16 if device.type == "cuda" else torch.float32
+        pipe.transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=compute)
     _place(pipe, spec, device)
-    return LoadedModel(
+    model = LoadedModel(
         pipe=pipe,
         spec=spec,
         source=source,
@@ -254,7 +261,40 @@ def load_model(spec: ModelSpec) -> LoadedModel:
         device=device,
         dtype=pipe.transformer.dtype,
         defaults=defaults_for(spec.model if source != "local" else Path(spec.model).name),
+        notes=notes,
     )
+    _speed_up(model)
+    return model
+
+
+def _speed_up(model: LoadedModel) -> None:
+    from . import slots, speed
+
+    spec = model.spec
+    speed.set_attention(model.pipe, spec.attention)
+    if spec.compile:
+        # Slots first: a compiled transformer must already hold every LoRA tensor it will ever swap.
+        names = slots.DEFAULT_SLOTS + (("speed",) if spec.speed_slot else ())
+        slots.prepare(model.pipe, model.slots, names)
+        speed.compile_blocks(model.pipe, spec.compile_backend)
+
+
+def _auto_memory(spec: ModelSpec, device: torch.device, notes: list[str]) -> ModelSpec:
+    """Pick the fastest memory mode the device's free memory allows, and say which."""
+    import dataclasses
+
+    from . import plan
+
+    if device.type != "cuda":
+        notes.append("memory auto: no GPU, so nothing to offload (none)")
+        return dataclasses.replace(spec, memory="none")
+    free, _ = torch.cuda.mem_get_info(device)
+    model = spec.model if spec.model in (TINY, HUB_480P, HUB_720P) or Path(spec.model).is_dir() else HUB_480P
+    mode = plan.auto_memory_mode(model, free)
+    notes.append(f"memory auto: {free / 1e9:.1f} GB free on {device}; picked {mode}")
+    if mode.startswith("fp8"):
+        return dataclasses.replace(spec, memory=mode.removeprefix("fp8").removeprefix("+") or "none", fp8=True)
+    return dataclasses.replace(spec, memory=mode)
 
 
 def is_transformer_folder(path: str | os.PathLike[str]) -> bool:
@@ -377,12 +417,13 @@ def _place(pipe: Any, spec: ModelSpec, device: torch.device) -> None:
         pipe.to(device)
     elif spec.memory == "model-offload":
         pipe.enable_model_cpu_offload(device=device)
-    elif spec.memory == "group-offload":
+    elif spec.memory in ("group-offload", "group-offload-leaf"):
+        # Streams overlap the next group's transfer with this group's compute; CUDA only.
         pipe.enable_group_offload(
             onload_device=device,
             offload_device=torch.device("cpu"),
-            offload_type="block_level",
-            num_blocks_per_group=1,
+            offload_type="block_level" if spec.memory == "group-offload" else "leaf_level",
+            num_blocks_per_group=1 if spec.memory == "group-offload" else None,
             use_stream=device.type == "cuda",
         )
     if spec.vae_tiling:

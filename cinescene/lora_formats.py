@@ -69,8 +69,12 @@ def read_safetensors(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tens
     if not path.is_file():
         raise InputError(f"adapter file not found: {path}")
     with open(path, "rb") as fh:
-        head = fh.read(8)
-    if head[:2] == b"PK" or head[:1] == b"\x80":
+        head = fh.read(9)
+    # A safetensors file is an 8-byte header length, then the JSON header. Anything else that
+    # opens like a zip (torch.save) or a pickle stream is refused without being parsed.
+    zipped = head[:4] == b"PK\x03\x04"
+    pickled = head[:1] == b"\x80" and head[1:2] in b"\x02\x03\x04\x05"
+    if head[8:9] != b"{" and (zipped or pickled):
         raise InputError(f"{path.name} is a pickle/zip (torch.save) file renamed to .safetensors; refused")
     try:
         tensors: dict[str, torch.Tensor] = {}

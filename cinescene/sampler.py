@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import atomic, media, slots
+from . import atomic, media, slots, speed
 from .adapters import AdapterLibrary, check_name
 from .config import (
     MAX_FRAMES,
@@ -43,6 +43,7 @@ class SampleResult:
     timings: dict[str, float] = field(default_factory=dict)
     record: dict[str, Any] | None = None
     adapters: list[dict[str, Any]] = field(default_factory=list)  # what was active, with sha256
+    speed: dict[str, Any] = field(default_factory=dict)  # step cache, CFG, speed-adapter notes
     video_path: Path | None = None
     record_path: Path | None = None
 
@@ -71,6 +72,12 @@ def validate_settings(settings: SampleSettings) -> None:
         raise InputError(f"unknown size preset {settings.preset!r}: choose one of {', '.join(PRESETS)}")
     if not 1 <= settings.fps <= 120:
         raise InputError(f"fps must be between 1 and 120, got {settings.fps}")
+    if settings.cache not in speed.CACHE_KINDS:
+        raise InputError(f"unknown step cache {settings.cache!r}: choose from {', '.join(speed.CACHE_KINDS)}")
+    if settings.cache_threshold is not None and not 0 < settings.cache_threshold < 10:
+        raise InputError(f"cache threshold must be above 0 and below 10, got {settings.cache_threshold}")
+    if settings.cache_interval is not None and not 1 <= settings.cache_interval <= 100:
+        raise InputError(f"cache interval must be between 1 and 100, got {settings.cache_interval}")
     seen = set()
     for choice in settings.adapters:
         if choice.slot not in slots.SLOTS:
@@ -166,7 +173,8 @@ def activate_adapters(model: LoadedModel, choices: tuple[AdapterChoice, ...],
         return []
     if choices and library is None:
         raise InputError("adapters were chosen but no adapter library was given")
-    slots.prepare(model.pipe, model.slots)
+    wanted = slots.DEFAULT_SLOTS + (("speed",) if any(c.slot == "speed" for c in choices) else ())
+    slots.prepare(model.pipe, model.slots, wanted)
     entries = []
     for choice in choices:
         assert library is not None
@@ -185,6 +193,22 @@ def activate_adapters(model: LoadedModel, choices: tuple[AdapterChoice, ...],
     return entries
 
 
+def apply_speed_adapter(settings: SampleSettings,
+                        library: AdapterLibrary | None) -> tuple[SampleSettings, list[str]]:
+    """A step-distilled (speed) adapter brings its own sampling: few steps, no CFG, its shift. Say so."""
+    choice = next((c for c in settings.adapters if c.slot == "speed"), None)
+    if choice is None or library is None:
+        return settings, []
+    info = library.get(choice.name, kind="speed")
+    sampling = {**slots.SPEED_SAMPLING, **(info.extra.get("sampling") or {})}
+    note = (f"speed adapter {info.name}: {sampling['steps']} steps, guidance {sampling['guidance']}, shift "
+            f"{sampling['shift']} (instead of {settings.steps} steps, guidance {settings.guidance}, shift "
+            f"{settings.shift if settings.shift is not None else 'preset'})")
+    changed = dataclasses.replace(settings, steps=int(sampling["steps"]), guidance=float(sampling["guidance"]),
+                                  shift=float(sampling["shift"]))
+    return changed, [note]
+
+
 def _strengths(choices: tuple[AdapterChoice, ...], step: int, total: int) -> dict[str, float]:
     chosen = {c.slot: c.strength_at(step, total) for c in choices}
     return {slot: chosen.get(slot, 0.0) for slot in slots.SLOTS}
@@ -198,7 +222,9 @@ def sample(
     library: AdapterLibrary | None = None,
 ) -> SampleResult:
     """Generate one video. Same model, image, settings (adapters included) and seed give identical frames on CPU."""
+    settings, notes = apply_speed_adapter(settings, library)
     settings = resolve_settings(settings, image.size)
+    mag_ratios = speed.load_mag_ratios(settings.mag_ratios)
     started = time.perf_counter()
     pipe = model.pipe
     total = settings.steps
@@ -220,10 +246,14 @@ def sample(
                 return {}
 
             kwargs["callback_on_step_end"] = _callback
-        output = pipe(**kwargs)
+        with speed.step_cache(pipe, settings.cache, settings.steps, settings.cache_threshold,
+                              settings.cache_interval, mag_ratios) as cache_info:
+            output = pipe(**kwargs)
     frames = media.to_uint8(output.frames[0])
     result = SampleResult(frames=frames, settings=settings, timings={"sample": time.perf_counter() - started})
     result.adapters = adapter_entries
+    # The pipeline runs the unconditional pass only when guidance > 1: at 1, CFG costs nothing.
+    result.speed = {"cache": cache_info, "cfg": settings.guidance > 1.0, "notes": notes}
     return result
 
 
@@ -261,10 +291,15 @@ def sample_to_file(
             "fps": result.settings.fps,
         },
         adapters=result.adapters,
+        speed=result.speed,
         elapsed_seconds={k: round(v, 4) for k, v in result.timings.items()},
         **(extra_record or {}),
     )
     record_path = out.with_suffix(".json")
     atomic.write_json(record_path, record)
+    ratios = result.speed.get("cache", {}).get("mag_ratios")
+    if ratios:
+        atomic.write_json(out.with_suffix(".magcache.json"), {"mag_ratios": ratios, "steps": result.settings.steps,
+                                                             "model": model.model_id})
     result.record, result.video_path, result.record_path = record, out, record_path
     return result

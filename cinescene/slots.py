@@ -55,7 +55,19 @@ SLOTS: dict[str, SlotSpec] = {
         32,
         "the movement: self-attention across space and time",
     ),
+    # Step-distilled LoRAs (lightx2v, CausVid) retrain every linear layer of every block.
+    "speed": SlotSpec(
+        "speed",
+        r"blocks\.\d+\.(attn1\.(to_q|to_k|to_v|to_out\.0)|attn2\.(to_q|to_k|to_v|to_out\.0|add_k_proj|add_v_proj)"
+        r"|ffn\.net\.(0\.proj|2))",
+        64,
+        "few-step sampling: step-distilled LoRAs over every block layer",
+    ),
 }
+
+# What a speed adapter switches the sampler to, unless its sidecar says otherwise
+# (extra.sampling): lightx2v's published settings for Wan2.1 I2V.
+SPEED_SAMPLING = {"steps": 4, "guidance": 1.0, "shift": 5.0}
 
 
 @dataclass
@@ -70,8 +82,12 @@ class _Loaded:
 class SlotState:
     """Which adapter sits in which slot of one pipeline. Lives on the LoadedModel."""
 
-    prepared: bool = False
+    ready: list[str] = field(default_factory=list)  # slots with their placeholders in place
     loaded: dict[str, _Loaded] = field(default_factory=dict)
+
+    @property
+    def prepared(self) -> bool:
+        return bool(self.ready)
 
     def describe(self) -> dict[str, Any]:
         return {slot: {"name": x.name, "sha256": x.sha256, "hotswap": x.hotswapped} for slot, x in self.loaded.items()}
@@ -120,25 +136,45 @@ def _quiet_peft() -> Iterator[None]:
         yield
 
 
-def prepare(pipe: Any, state: SlotState, slots: dict[str, SlotSpec] = SLOTS) -> None:
-    """Give every slot its zero placeholder and make scalings tensors. Once per pipeline, before compiling."""
-    if state.prepared:
+DEFAULT_SLOTS = ("style", "motion")
+
+
+def prepare(pipe: Any, state: SlotState, names: tuple[str, ...] = DEFAULT_SLOTS) -> None:
+    """Give the named slots their zero placeholders and tensor scalings (once each; best before compiling).
+
+    The speed slot is prepared only when asked for: its placeholder covers every
+    linear layer of every block, which costs memory a crew without a speed LoRA
+    should not pay.
+    """
+    todo = [name for name in names if name not in state.ready]
+    if not todo:
         return
     from peft.utils.hotswap import prepare_model_for_compiled_hotswap
 
-    if getattr(pipe.transformer, "peft_config", None):
-        raise InputError("the transformer already carries LoRA adapters loaded outside cinescene's slots")
-    pipe.enable_lora_hotswap(target_rank=max(spec.max_rank for spec in slots.values()))
+    transformer = pipe.transformer
+    if not state.ready:
+        if getattr(transformer, "peft_config", None):
+            raise InputError("the transformer already carries LoRA adapters loaded outside cinescene's slots")
+        pipe.enable_lora_hotswap(target_rank=max(SLOTS[name].max_rank for name in todo))
     with _quiet_peft():
-        for spec in slots.values():
-            pipe.load_lora_weights(_placeholder(pipe.transformer, spec), adapter_name=spec.name)
-    # diffusers prepares only the first adapter it loads after enable_lora_hotswap;
-    # the other slots need their scalings turned into tensors too, or changing a
-    # strength would recompile a compiled transformer.
-    prepare_model_for_compiled_hotswap(pipe.transformer, check_compiled="ignore")
-    pipe.transformer.set_adapter(list(slots))
-    state.prepared = True
-    set_strengths(pipe, {name: 0.0 for name in slots})
+        for name in todo:
+            pipe.load_lora_weights(_placeholder(transformer, SLOTS[name]), adapter_name=name)
+    # diffusers prepares only the first adapter loaded after enable_lora_hotswap; the
+    # others need tensor scalings too, or changing a strength would recompile a compiled transformer.
+    compiled = getattr(transformer, "_cinescene_compiled", False)
+    prepare_model_for_compiled_hotswap(transformer, check_compiled="warn" if compiled else "ignore")
+    _lora_to_compute_dtype(transformer)
+    state.ready += todo
+    transformer.set_adapter(_active_adapters(state))
+    set_strengths(pipe, {name: 0.0 for name in todo})
+
+
+def _lora_to_compute_dtype(transformer: torch.nn.Module) -> None:
+    """peft creates LoRA weights in the base layer's dtype; with fp8 storage of the base that would be fp8 too."""
+    target = torch.bfloat16 if next(transformer.parameters()).is_cuda else torch.float32
+    for name, param in transformer.named_parameters():
+        if "lora_" in name and param.dtype in (torch.float8_e4m3fn, torch.float8_e5m2):
+            param.data = param.data.to(target)
 
 
 def load_into_slot(pipe: Any, state: SlotState, spec: SlotSpec, name: str, sha256: str, path: Path,
@@ -158,6 +194,7 @@ def load_into_slot(pipe: Any, state: SlotState, spec: SlotSpec, name: str, sha25
         side = f"{spec.name}_side"
         with _quiet_peft():
             pipe.load_lora_weights(str(path), adapter_name=side)
+        _lora_to_compute_dtype(pipe.transformer)
         state.loaded[spec.name] = _Loaded(name, sha256, side, False)
     pipe.transformer.set_adapter(_active_adapters(state))
 
@@ -175,7 +212,7 @@ def empty_slot(pipe: Any, state: SlotState, slot: str) -> None:
 
 
 def _active_adapters(state: SlotState) -> list[str]:
-    names = list(SLOTS)
+    names = list(state.ready)
     names += [x.adapter_name for x in state.loaded.values() if x.adapter_name not in names]
     return names
 

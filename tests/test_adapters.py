@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import os
 
-import lora_fixtures as lf
 import pytest
-from conftest import files_under
 
 from cinescene import adapters, loading
 from cinescene.adapters import AdapterLibrary
 from cinescene.errors import InputError
+
+import lora_fixtures as lf
+from conftest import files_under
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,11 @@ import stat
 import zipfile
 
 import pytest
-from conftest import files_under
 
 from cinescene import archive
 from cinescene.errors import InputError
+
+from conftest import files_under
 
 
 def make_zip(path, entries):

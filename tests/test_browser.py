@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import browser
 from playwright.sync_api import expect
+
+import browser
 
 
 def test_generate_in_the_browser(app_server, still):
@@ -36,9 +37,9 @@ def _choose(page, elem_id, option):
 
 
 def test_import_adapters_then_generate_with_them(app_server, still, tmp_path):
-    import lora_fixtures as lf
-
     from cinescene import loading
+
+    import lora_fixtures as lf
 
     tr = loading.build_tiny_pipeline().transformer
     style = lf.save(lf.comfyui_layout(lf.random_lora(tr, lf.STYLE, seed=21), alpha=4.0), tmp_path / "ui-look.safetensors")
@@ -60,9 +61,9 @@ def test_import_adapters_then_generate_with_them(app_server, still, tmp_path):
 
 
 def test_compare_tab_shows_two_videos_and_metrics(app_server, still, tmp_path):
-    import lora_fixtures as lf
-
     from cinescene import loading
+
+    import lora_fixtures as lf
 
     tr = loading.build_tiny_pipeline().transformer
     style = lf.save(lf.diffusers_layout(lf.random_lora(tr, lf.STYLE, seed=41)), tmp_path / "cmp-ui.safetensors")
@@ -86,7 +87,7 @@ def test_compare_tab_shows_two_videos_and_metrics(app_server, still, tmp_path):
 def _dataset_zip(tmp_path):
     import zipfile
 
-    from datasets import make_dataset
+    from footage import make_dataset
 
     folder = make_dataset(tmp_path / "browser-set", clips=2, stills=1, frames=12)
     path = tmp_path / "browser-set.zip"

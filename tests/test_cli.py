@@ -6,9 +6,10 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT, files_under, make_still, subprocess_env
 
 from cinescene import cli, media
+
+from conftest import ROOT, files_under, make_still, subprocess_env
 
 SMALL = ["--model", "tiny", "--steps", "2", "--frames", "5", "--height", "32", "--width", "48"]
 
@@ -99,9 +100,9 @@ def test_module_entry_point_in_a_subprocess(still, tmp_path):
 
 
 def test_adapters_commands_end_to_end(still, tmp_path, capsys):
-    import lora_fixtures as lf
-
     from cinescene import loading
+
+    import lora_fixtures as lf
 
     tr = loading.build_tiny_pipeline().transformer
     style = lf.save(lf.comfyui_layout(lf.random_lora(tr, lf.STYLE, seed=1), alpha=4.0), tmp_path / "Noir Look.safetensors")
@@ -155,9 +156,9 @@ def test_import_refuses_a_pickle(tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def cli_library(tmp_path_factory):
-    import lora_fixtures as lf
-
     from cinescene import loading
+
+    import lora_fixtures as lf
 
     root = tmp_path_factory.mktemp("clilib")
     tr = loading.build_tiny_pipeline().transformer
@@ -228,7 +229,7 @@ def test_eval_command_and_missing_i3d(tmp_path, cli_library, capsys):
 
 
 def test_train_command(tmp_path, capsys):
-    from datasets import make_dataset
+    from footage import make_dataset
 
     data = make_dataset(tmp_path / "data", clips=2, stills=1, frames=12)
     config = tmp_path / "train.toml"

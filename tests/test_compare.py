@@ -3,7 +3,6 @@ from __future__ import annotations
 import dataclasses
 import json
 
-import lora_fixtures as lf
 import numpy as np
 import pytest
 
@@ -11,6 +10,8 @@ from cinescene import compare, loading, media, sampler
 from cinescene.adapters import AdapterLibrary
 from cinescene.config import AdapterChoice, ModelSpec, SampleSettings
 from cinescene.errors import InputError
+
+import lora_fixtures as lf
 
 SETTINGS = SampleSettings(prompt="a lighthouse", steps=3, frames=5, height=32, width=48, preset="preview", seed=5,
                           adapters=(AdapterChoice("style", "look"), AdapterChoice("motion", "push", 0.7)))

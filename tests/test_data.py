@@ -3,11 +3,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from datasets import make_dataset, moving_clip
 from PIL import Image
 
 from cinescene import data, media
 from cinescene.errors import InputError
+
+from footage import make_dataset, moving_clip
 
 
 def test_scan_finds_clips_stills_and_captions(tmp_path):

@@ -3,15 +3,16 @@ from __future__ import annotations
 import csv
 import json
 
-import lora_fixtures as lf
 import numpy as np
 import pytest
-from conftest import make_still
 
 from cinescene import evaluate, loading, media
 from cinescene.adapters import AdapterLibrary
 from cinescene.config import AdapterChoice, ModelSpec, SampleSettings
 from cinescene.errors import InputError
+
+import lora_fixtures as lf
+from conftest import make_still
 
 
 @pytest.fixture(scope="module")

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from datasets import make_dataset, moving_clip
 
 from cinescene import data, latent_cache, loading
 from cinescene.config import ModelSpec
+
+from footage import make_dataset, moving_clip
 
 AREA = 48 * 64
 

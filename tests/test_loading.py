@@ -90,12 +90,6 @@ def test_nonsense_model_name_is_refused():
         loading.load_model(ModelSpec(model="no such model!"))
 
 
-@pytest.mark.parametrize("memory", ["model-offload", "group-offload"])
-def test_offload_modes_need_cuda(memory):
-    with pytest.raises(InputError, match="needs a CUDA device"):
-        loading.load_model(ModelSpec(model="tiny", memory=memory))
-
-
 def test_unknown_memory_mode_and_device():
     with pytest.raises(InputError, match="unknown memory mode"):
         loading.load_model(ModelSpec(model="tiny", memory="lots"))

@@ -3,12 +3,13 @@ from __future__ import annotations
 import json
 import pickle
 
-import lora_fixtures as lf
 import pytest
 import torch
 
 from cinescene import lora_formats
 from cinescene.errors import InputError
+
+import lora_fixtures as lf
 
 
 @pytest.fixture(scope="module")

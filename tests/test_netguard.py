@@ -6,8 +6,9 @@ import socket
 import subprocess
 import sys
 
-import netguard
 import pytest
+
+import netguard
 from conftest import subprocess_env
 
 

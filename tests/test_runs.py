@@ -6,12 +6,13 @@ import time
 from pathlib import Path
 
 import pytest
-from datasets import make_dataset
 
 from cinescene import train_config
 from cinescene.adapters import AdapterLibrary
 from cinescene.errors import InputError
 from cinescene.runs import TrainingRuns
+
+from footage import make_dataset
 
 
 def tiny_config(tmp_path: Path, **changes):

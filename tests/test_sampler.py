@@ -5,11 +5,12 @@ import json
 
 import numpy as np
 import pytest
-from conftest import files_under
 
 from cinescene import media, sampler
 from cinescene.config import SampleSettings
 from cinescene.errors import InputError
+
+from conftest import files_under
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,15 @@ import re
 import numpy as np
 import pytest
 import torch
-from conftest import files_under
-from datasets import make_dataset
 
 from cinescene import loading, media, sampler, slots, train_config
 from cinescene.adapters import AdapterLibrary
 from cinescene.config import ModelSpec, SampleSettings
 from cinescene.data import DatasetError
 from cinescene.trainer import Trainer
+
+from conftest import files_under
+from footage import make_dataset
 
 
 @pytest.fixture(scope="module")

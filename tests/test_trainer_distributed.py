@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from conftest import ROOT, free_port, subprocess_env
-from datasets import make_dataset
+from footage import make_dataset
 
 
 def test_torchrun_two_processes_agree_and_write_one_adapter(tmp_path):

@@ -73,10 +73,11 @@ def test_progress_callback_moves_per_step():
 
 
 def test_import_then_generate_with_adapters(app_client, still, tmp_path):
-    import lora_fixtures as lf
     from gradio_client import handle_file
 
     from cinescene import loading
+
+    import lora_fixtures as lf
 
     tr = loading.build_tiny_pipeline().transformer
     style = lf.save(lf.comfyui_layout(lf.random_lora(tr, lf.STYLE, seed=11), alpha=4.0), tmp_path / "grade.safetensors")
@@ -109,10 +110,11 @@ def test_import_refuses_hostile_input(app_client, tmp_path):
 
 
 def test_compare_through_the_api(app_client, still, tmp_path):
-    import lora_fixtures as lf
     from gradio_client import handle_file
 
     from cinescene import loading
+
+    import lora_fixtures as lf
 
     tr = loading.build_tiny_pipeline().transformer
     style = lf.save(lf.diffusers_layout(lf.random_lora(tr, lf.STYLE, seed=31)), tmp_path / "cmp-look.safetensors")

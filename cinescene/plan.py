@@ -1,0 +1,239 @@
+"""Plan a generation or a training run before owning a GPU: sizes, tokens, FLOPs and memory, arithmetic shown.
+
+Every model is built on the meta device from its config (no weights, no
+download: the real Wan2.1-I2V-14B configs ship in ``model_configs/``), so
+parameter counts are exact. FLOPs count multiply-adds as 2. Memory figures are
+estimates: weights exact, activations from the tensor sizes named beside them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import HUB_480P, HUB_720P, TINY
+from .errors import InputError
+
+GB = 1e9
+TEXT_TOKENS = 512  # the pipeline pads prompts to 512 T5 tokens
+MEMORY_MODES = ("none", "fp8", "model-offload", "fp8+model-offload", "group-offload", "group-offload-leaf")
+_SHIPPED = {HUB_480P: "wan2.1-i2v-14b", HUB_720P: "wan2.1-i2v-14b"}
+
+
+@dataclass
+class Sizes:
+    transformer: int
+    text_encoder: int
+    image_encoder: int
+    vae: int
+    block: int  # one WanTransformerBlock
+    blocks: int
+    width: int  # d
+    ffn: int
+    image_tokens: int
+
+
+@dataclass
+class Plan:
+    model: str
+    height: int
+    width: int
+    frames: int
+    tokens: int
+    token_arithmetic: str
+    sizes: Sizes
+    flops_forward: float
+    flops_arithmetic: str
+    steps: int
+    cfg: bool
+    memory: dict[str, dict[str, float]] = field(default_factory=dict)  # mode -> parts in bytes
+    training: dict[str, dict[str, float]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _configs(model: str) -> dict[str, dict[str, Any]]:
+    if model == TINY:
+        from .loading import TINY_IMAGE_ENCODER, TINY_TEXT_ENCODER, TINY_TRANSFORMER, TINY_VAE
+
+        return {"transformer": dict(TINY_TRANSFORMER), "vae": dict(TINY_VAE),
+                "text_encoder": dict(TINY_TEXT_ENCODER), "image_encoder": dict(TINY_IMAGE_ENCODER)}
+    if model in _SHIPPED:
+        folder = Path(__file__).resolve().parent / "model_configs"
+        return {part: json.loads((folder / f"{_SHIPPED[model]}.{part}.json").read_text())
+                for part in ("transformer", "vae", "text_encoder", "image_encoder")}
+    path = Path(model)
+    if path.is_dir():
+        return {part: json.loads((path / part / "config.json").read_text())
+                for part in ("transformer", "vae", "text_encoder", "image_encoder")}
+    raise InputError(f"no configs for {model!r} here: plan knows tiny, {HUB_480P}, {HUB_720P} and local folders")
+
+
+def _clean(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if not k.startswith("_")}
+
+
+def sizes(model: str) -> Sizes:
+    """Exact parameter counts, from models built on the meta device."""
+    from accelerate import init_empty_weights
+    from diffusers import AutoencoderKLWan, WanTransformer3DModel
+    from transformers import CLIPVisionConfig, CLIPVisionModel, UMT5Config, UMT5EncoderModel
+
+    cfg = _configs(model)
+
+    def count(module: torch.nn.Module) -> int:
+        return sum(p.numel() for p in module.parameters())
+
+    with init_empty_weights():
+        transformer = WanTransformer3DModel.from_config(_clean(cfg["transformer"]))
+        vae = AutoencoderKLWan.from_config(_clean(cfg["vae"]))
+        text = UMT5EncoderModel(UMT5Config(**_clean(cfg["text_encoder"])))
+        image_cfg = CLIPVisionConfig(**_clean(cfg["image_encoder"]))
+        image = CLIPVisionModel(image_cfg)
+    # Shared embeddings (T5's input embedding is its "shared" matrix) count once, as they are stored once.
+    text.tie_weights()
+    t = transformer.config
+    return Sizes(transformer=count(transformer), text_encoder=count(text), image_encoder=count(image),
+                 vae=count(vae), block=count(transformer.blocks[0]), blocks=t.num_layers,
+                 width=t.num_attention_heads * t.attention_head_dim, ffn=t.ffn_dim,
+                 image_tokens=(image_cfg.image_size // image_cfg.patch_size) ** 2 + 1)
+
+
+def tokens(height: int, width: int, frames: int, patch: tuple[int, int, int] = (1, 2, 2),
+           spatial: int = 8, temporal: int = 4) -> tuple[int, str]:
+    lf, lh, lw = (frames - 1) // temporal + 1, height // spatial, width // spatial
+    n = (lf // patch[0]) * (lh // patch[1]) * (lw // patch[2])
+    grid = f"{lf // patch[0]} x {lh // patch[1]} x {lw // patch[2]}"
+    text = (f"latent {lf} x {lh} x {lw} = ((F-1)/{temporal}+1) x H/{spatial} x W/{spatial}; patches "
+            f"{patch[0]}x{patch[1]}x{patch[2]} -> {grid} = {n:,} tokens")
+    return n, text
+
+
+def forward_flops(n: int, s: Sizes) -> tuple[float, str]:
+    d, f, ctx, layers = s.width, s.ffn, TEXT_TOKENS + s.image_tokens, s.blocks
+    parts = {
+        "self-attn projections 4 x 2Nd^2": 8 * n * d * d,
+        "self-attn scores+values 2 x 2N^2d": 4 * n * n * d,
+        "cross-attn q,out 2 x 2Nd^2": 4 * n * d * d,
+        f"cross-attn k,v over {ctx} text+image tokens 2 x 2Cd^2": 4 * ctx * d * d,
+        "cross-attn scores+values 2 x 2NCd": 4 * n * ctx * d,
+        "FFN 2 x 2NdF": 4 * n * d * f,
+    }
+    per_layer = sum(parts.values())
+    lines = [f"  {name}: {value / 1e12:,.2f} TFLOP" for name, value in parts.items()]
+    total = f"{per_layer / 1e12:,.2f} TFLOP per block x {layers} blocks = {per_layer * layers / 1e15:,.3f} PFLOP"
+    text = f"per block (N={n:,}, d={d}, F={f}, C={ctx}):\n" + "\n".join(lines) + f"\n  = {total}"
+    return float(per_layer * layers), text
+
+
+def _activations(n: int, s: Sizes, bytes_per: int = 2) -> float:
+    # Live at the peak of one block with a fused attention kernel (no N^2 matrix): hidden state,
+    # q/k/v, attention output, residual copies (~8 N x d) and the FFN's N x F intermediate (x2 for GELU).
+    return float(n * (8 * s.width + 2 * s.ffn) * bytes_per)
+
+
+def memory(n: int, s: Sizes, vae_tiling: bool = False) -> dict[str, dict[str, float]]:
+    """Peak GPU bytes for sampling in each memory mode, by part."""
+    t16, t8 = s.transformer * 2.0, s.transformer * 1.0
+    te, ie, vae = s.text_encoder * 2.0, s.image_encoder * 4.0, s.vae * 4.0
+    act = _activations(n, s)
+    decode = (1.0 if vae_tiling else 6.0) * GB  # Wan's VAE decodes frame by frame; tiles cap the spatial size
+    top = (s.transformer - s.block * s.blocks) * 2.0
+    return {
+        "none": {"transformer": t16, "text_encoder": te, "image_encoder": ie, "vae": vae, "activations": act,
+                 "vae_decode": decode},
+        "fp8": {"transformer (fp8 storage)": t8, "text_encoder": te, "image_encoder": ie, "vae": vae,
+                "activations": act, "vae_decode": decode},
+        "model-offload": {"largest component at a time": max(t16, te, ie, vae), "activations": act,
+                          "vae_decode": decode},
+        "fp8+model-offload": {"largest component at a time (fp8 transformer)": max(t8, te, ie, vae),
+                              "activations": act, "vae_decode": decode},
+        "group-offload": {"non-block weights": top, "2 blocks (one computing, one prefetched)": 2 * s.block * 2.0,
+                          "activations": act, "vae_decode": decode},
+        "group-offload-leaf": {"non-block weights": top, "one layer at a time": s.width * s.ffn * 2.0 * 2,
+                               "activations": act, "vae_decode": decode},
+    }
+
+
+def training_memory(n: int, s: Sizes, rank: int = 8) -> dict[str, dict[str, float]]:
+    """Peak GPU bytes for one LoRA training step (batch 1, gradient checkpointing, encoders offloaded)."""
+    d = s.width
+    lora = {"style": 6 * s.blocks * rank * 2 * d, "motion": 4 * s.blocks * rank * 2 * d}
+    lora_bytes = max(lora.values()) * 4.0 * 4  # fp32 weight, gradient, two AdamW moments
+    checkpoints = s.blocks * n * d * 2.0  # one bf16 block input kept per block
+    recompute = _activations(n, s) * 2  # one block's activations, forward and backward
+    vae = s.vae * 4.0
+    return {
+        "none": {"transformer (bf16)": s.transformer * 2.0, "LoRA + grads + AdamW": lora_bytes,
+                 "checkpointed block inputs": checkpoints, "one block recomputed": recompute, "vae": vae},
+        "fp8": {"transformer (fp8 storage)": s.transformer * 1.0, "LoRA + grads + AdamW": lora_bytes,
+                "checkpointed block inputs": checkpoints, "one block recomputed": recompute, "vae": vae},
+    }
+
+
+def make_plan(model: str, height: int, width: int, frames: int, steps: int = 40, guidance: float = 5.0,
+              vae_tiling: bool = False, train_frames: int | None = None, rank: int = 8) -> Plan:
+    if height % 16 or width % 16 or (frames - 1) % 4:
+        raise InputError("height and width must be multiples of 16 and frames of the form 4k+1")
+    s = sizes(model)
+    cfg = _configs(model)["transformer"]
+    patch = tuple(cfg.get("patch_size", (1, 2, 2)))
+    n, token_text = tokens(height, width, frames, patch)
+    flops, flops_text = forward_flops(n, s)
+    plan = Plan(model=model, height=height, width=width, frames=frames, tokens=n, token_arithmetic=token_text,
+                sizes=s, flops_forward=flops, flops_arithmetic=flops_text, steps=steps, cfg=guidance > 1.0)
+    plan.memory = memory(n, s, vae_tiling)
+    if train_frames:
+        train_n, _ = tokens(height, width, train_frames, patch)
+        plan.training = training_memory(train_n, s, rank)
+        plan.notes.append(f"training estimate for {train_frames}-frame windows ({train_n:,} tokens), rank {rank}")
+    return plan
+
+
+def auto_memory_mode(model: str, free_bytes: float, height: int = 480, width: int = 832, frames: int = 81) -> str:
+    """The fastest mode whose estimated peak fits ``free_bytes`` (with 10% to spare)."""
+    plan = make_plan(model, height, width, frames)
+    for mode in MEMORY_MODES:
+        if sum(plan.memory[mode].values()) * 1.1 <= free_bytes:
+            return mode
+    return "group-offload-leaf"
+
+
+def render(plan: Plan) -> str:
+    s = plan.sizes
+    calls = 2 if plan.cfg else 1
+    rest = s.transformer - s.blocks * s.block
+    forwards = "s (classifier-free guidance)" if calls == 2 else " (guidance 1: no CFG)"
+    lines = [
+        f"cinescene plan: {plan.model} at {plan.width}x{plan.height}, {plan.frames} frames, {plan.steps} steps",
+        "",
+        "parameters (exact, from the configs on the meta device):",
+        f"  transformer   {s.transformer:>15,}  ({s.blocks} blocks x {s.block:,} + {rest:,})",
+        f"  text encoder  {s.text_encoder:>15,}",
+        f"  image encoder {s.image_encoder:>15,}",
+        f"  VAE           {s.vae:>15,}",
+        "",
+        f"tokens: {plan.token_arithmetic}",
+        "",
+        f"FLOPs per transformer forward: {plan.flops_arithmetic}",
+        f"per denoising step: {calls} forward{forwards} "
+        f"= {plan.flops_forward * calls / 1e15:,.3f} PFLOP; whole sample: x {plan.steps} steps = "
+        f"{plan.flops_forward * calls * plan.steps / 1e15:,.1f} PFLOP",
+        "",
+        "peak GPU memory for sampling (estimate):",
+    ]
+    for mode, parts in plan.memory.items():
+        detail = " + ".join(f"{name} {value / GB:.1f}" for name, value in parts.items())
+        lines.append(f"  {mode:<19} {sum(parts.values()) / GB:6.1f} GB = {detail}")
+    if plan.training:
+        lines += ["", f"peak GPU memory for LoRA training ({'; '.join(plan.notes)}):"]
+        for mode, parts in plan.training.items():
+            detail = " + ".join(f"{name} {value / GB:.2f}" for name, value in parts.items())
+            lines.append(f"  {mode:<19} {sum(parts.values()) / GB:6.1f} GB = {detail}")
+    return "\n".join(lines)

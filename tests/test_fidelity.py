@@ -1,0 +1,75 @@
+"""cinescene against the real Wan2.1-I2V-14B transformer, built on the meta device (no weights, no download)."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+import yaml
+
+from cinescene import loading, lora_formats, slots
+from cinescene.config import HUB_480P
+
+from conftest import ROOT
+
+D, BLOCKS = 5120, 40
+
+
+@pytest.fixture(scope="module")
+def skeleton():
+    return loading.transformer_skeleton(HUB_480P)
+
+
+def test_every_slot_resolves_on_the_real_layers(skeleton):
+    counts = {name: len(slots.slot_modules(skeleton, spec)) for name, spec in slots.SLOTS.items()}
+    assert counts == {"style": 6 * BLOCKS, "motion": 4 * BLOCKS, "speed": 12 * BLOCKS}
+    style = slots.slot_modules(skeleton, slots.SLOTS["style"])
+    assert {(m.in_features, m.out_features) for m in style.values()} == {(D, D)}  # image k/v project 5120 -> 5120
+    assert not set(style) & set(slots.slot_modules(skeleton, slots.SLOTS["motion"]))  # disjoint by design
+
+
+def test_adapter_keys_are_what_diffusers_writes_for_this_model(skeleton):
+    from peft import LoraConfig, get_peft_model_state_dict, inject_adapter_in_model
+
+    for name, spec in (("style", slots.SLOTS["style"]), ("motion", slots.SLOTS["motion"])):
+        inject_adapter_in_model(LoraConfig(r=8, lora_alpha=16, target_modules=spec.pattern), skeleton, adapter_name=name)
+        # save_lora_weights prefixes peft's keys with "transformer."; that is the stored layout.
+        written = {f"transformer.{k}" for k in get_peft_model_state_dict(skeleton, adapter_name=name)}
+        placeholder = slots._placeholder(skeleton, spec)  # meta tensors: names and shapes, no memory
+        assert written == set(placeholder)
+        assert all(v.shape[0 if ".lora_A." in k else 1] == spec.max_rank for k, v in placeholder.items())
+        expected = 2 * len(slots.slot_modules(skeleton, spec))
+        assert len(written) == expected
+        count = slots.lora_param_count(skeleton, name)
+        assert count == (6 if name == "style" else 4) * BLOCKS * 8 * (D + D)
+    assert slots.lora_param_count(skeleton, "style") == 19_660_800
+    assert slots.lora_param_count(skeleton, "motion") == 13_107_200
+
+
+def test_comfyui_names_cover_every_real_layer(skeleton):
+    modules = sorted(slots.slot_modules(skeleton, slots.SLOTS["speed"]))
+    names = lora_formats._comfy_name_map(modules)
+    assert all(m in names for m in modules)
+    assert names["blocks.39.attn2.add_k_proj"] == "blocks.39.cross_attn.k_img"
+
+
+def test_training_freezes_all_but_the_slot_and_checkpoints_the_real_block(skeleton):
+    from cinescene import train_config
+    from cinescene.trainer import Trainer
+
+    fresh = loading.transformer_skeleton(HUB_480P)
+    tiny = loading.build_tiny_pipeline()
+    pipe = types.SimpleNamespace(transformer=fresh, vae=tiny.vae, text_encoder=tiny.text_encoder,
+                                 image_encoder=tiny.image_encoder)
+    trainer = Trainer(train_config.build(model=HUB_480P, data="unused", name="fidelity", stage="motion"))
+    params = trainer.prepare_trainable(types.SimpleNamespace(pipe=pipe), "motion", None)
+    trainable = [n for n, p in fresh.named_parameters() if p.requires_grad]
+    assert len(trainable) == len(params) == 2 * 4 * BLOCKS
+    assert all(".motion." in n and "attn1" in n for n in trainable)
+    assert sum(p.numel() for p in params) == 13_107_200
+    fresh.enable_gradient_checkpointing()
+    # The loop checkpoints each block of the real class; compile and FSDP wrap the same class.
+    assert fresh.gradient_checkpointing and type(fresh.blocks[0]).__name__ == "WanTransformerBlock"
+    assert fresh._repeated_blocks == ["WanTransformerBlock"] == fresh._no_split_modules
+    fsdp = yaml.safe_load((ROOT / "configs" / "accelerate" / "fsdp_8gpu.yaml").read_text())
+    assert fsdp["fsdp_config"]["fsdp_transformer_layer_cls_to_wrap"] == "WanTransformerBlock"

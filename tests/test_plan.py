@@ -1,0 +1,65 @@
+"""The plan command against arithmetic done by hand for the real Wan2.1-I2V-14B configs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cinescene import cli, plan
+from cinescene.config import HUB_480P, HUB_720P
+
+
+def hand_count_transformer(d=5120, ffn=13824, layers=40, text=4096, image=1280, freq=256, in_ch=36, out_ch=16):
+    """WanTransformer3DModel's parameters, layer by layer, from diffusers' module definitions."""
+    linear = lambda i, o: i * o + o  # noqa: E731
+    attn1 = 4 * linear(d, d) + 2 * d  # q, k, v, out + RMS norms on q and k
+    attn2 = 4 * linear(d, d) + 2 * linear(d, d) + 3 * d  # + image k/v projections and their norm
+    ffn_params = linear(d, ffn) + linear(ffn, d)
+    block = attn1 + attn2 + ffn_params + 2 * d + 6 * d  # affine cross-attn norm + modulation table
+    top = (in_ch * d * 1 * 2 * 2 + d)  # patch embedding
+    top += linear(freq, d) + linear(d, d) + linear(d, 6 * d)  # time embedding and projection
+    top += linear(text, d) + linear(d, d)  # text projection
+    top += 2 * image + linear(image, image) + linear(image, d) + 2 * d  # image projection with its norms
+    top += linear(d, out_ch * 4) + 2 * d  # output projection + modulation table
+    return block * layers + top, block
+
+
+@pytest.mark.parametrize("model, height, width, tokens", [(HUB_480P, 480, 832, 32_760), (HUB_720P, 720, 1280, 75_600)])
+def test_tokens_and_parameters_match_hand_arithmetic(model, height, width, tokens):
+    result = plan.make_plan(model, height, width, 81)
+    total, block = hand_count_transformer()
+    assert result.tokens == tokens
+    assert (21 * (height // 16) * (width // 16)) == tokens
+    assert result.sizes.transformer == total == 16_394_878_784
+    assert result.sizes.block == block
+    assert result.sizes.text_encoder == 5_680_910_336  # umt5-xxl encoder: 24 x (4 x 4096^2 + 3 x 4096 x 10240) + embeddings
+    assert result.sizes.image_tokens == 257
+
+
+def test_flops_follow_the_formula():
+    result = plan.make_plan(HUB_480P, 480, 832, 81)
+    n, d, f, c = 32_760, 5120, 13824, 512 + 257
+    per_block = 12 * n * d * d + 4 * n * n * d + 4 * c * d * d + 4 * n * c * d + 4 * n * d * f
+    assert result.flops_forward == pytest.approx(40 * per_block)
+    assert "32,760 tokens" in plan.render(result)
+
+
+def test_memory_modes_are_ordered_and_fp8_halves_the_transformer():
+    result = plan.make_plan(HUB_480P, 480, 832, 81, train_frames=33)
+    total = {mode: sum(parts.values()) for mode, parts in result.memory.items()}
+    assert total["none"] > total["fp8"] > total["fp8+model-offload"] > total["group-offload"] > total["group-offload-leaf"]
+    assert result.memory["fp8"]["transformer (fp8 storage)"] * 2 == result.memory["none"]["transformer"]
+    assert set(result.training) == {"none", "fp8"} and sum(result.training["fp8"].values()) < 32e9
+    assert plan.auto_memory_mode(HUB_480P, 80e9) == "none"
+    assert plan.auto_memory_mode(HUB_480P, 24e9) == "group-offload"
+    assert plan.auto_memory_mode(HUB_480P, 31e9) == "fp8+model-offload"
+
+
+def test_plan_command(capsys):
+    assert cli.main(["plan", "--model", HUB_720P, "--height", "720", "--width", "1280", "--train"]) == 0
+    out = capsys.readouterr().out
+    assert "75,600 tokens" in out and "16,394,878,784" in out and "LoRA training" in out
+    assert cli.main(["plan", "--model", "tiny", "--height", "64", "--width", "64", "--frames", "9", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["tokens"] == 3 * 4 * 4

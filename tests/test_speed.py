@@ -1,0 +1,141 @@
+"""Speed and memory options on the tiny model: each runs, and each does what it claims."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from cinescene import loading, media, sampler
+from cinescene.adapters import AdapterLibrary
+from cinescene.config import AdapterChoice, ModelSpec, SampleSettings
+from cinescene.errors import InputError
+
+import lora_fixtures as lf
+
+SETTINGS = SampleSettings(prompt="a lighthouse", steps=6, frames=5, height=32, width=48, preset="preview")
+
+
+@pytest.fixture(scope="module")
+def image(still):
+    return media.load_image(still)
+
+
+@pytest.mark.parametrize("changes", [
+    dict(memory="model-offload"), dict(memory="group-offload"), dict(memory="group-offload-leaf"),
+    dict(memory="auto"), dict(fp8=True), dict(vae_tiling=True), dict(fp8=True, memory="group-offload"),
+    dict(attention="native"),
+], ids=str)
+def test_memory_and_engine_options_run(image, changes):
+    model = loading.load_model(ModelSpec(model="tiny", **changes))
+    frames = sampler.sample(model, image, SETTINGS).frames
+    assert frames.shape == (5, 32, 48, 3)
+    if changes.get("fp8"):
+        assert model.pipe.transformer.blocks[0].attn1.to_q.weight.dtype == torch.float8_e4m3fn
+    if changes.get("memory") == "auto":
+        assert any("memory auto" in note for note in model.notes)
+
+
+def test_missing_or_unknown_attention_backends_are_named():
+    with pytest.raises(InputError, match="'flash' is not available here"):
+        loading.load_model(ModelSpec(model="tiny", attention="flash"))
+    with pytest.raises(InputError, match="unknown attention backend"):
+        loading.load_model(ModelSpec(model="tiny", attention="warp-drive"))
+
+
+def count_block_computations(model):
+    """Calls into the last block's attention: skipped by every cache when it skips that block."""
+    calls = []
+    model.pipe.transformer.blocks[-1].attn1.to_q.register_forward_hook(lambda *a: calls.append(1))
+    return calls
+
+
+@pytest.fixture(scope="module")
+def counted():
+    model = loading.load_model(ModelSpec(model="tiny"))
+    return model, count_block_computations(model)
+
+
+def run(counted, image, **changes):
+    model, calls = counted
+    calls.clear()
+    result = sampler.sample(model, image, dataclasses.replace(SETTINGS, **changes))
+    return len(calls), result
+
+
+def test_cfg_is_skipped_at_guidance_one(counted, image):
+    assert run(counted, image)[0] == 2 * SETTINGS.steps  # conditional and unconditional pass per step
+    calls, result = run(counted, image, guidance=1.0)
+    assert calls == SETTINGS.steps and result.speed["cfg"] is False
+
+
+def test_first_block_cache_skips_the_rest_when_nothing_changes(counted, image):
+    assert run(counted, image, cache="first-block", cache_threshold=1e-9)[0] == 2 * SETTINGS.steps
+    # A threshold no change can reach: after the first step every step reuses the cached blocks.
+    assert run(counted, image, cache="first-block", cache_threshold=9.0)[0] == 2
+
+
+@pytest.mark.parametrize("interval", [2, 3])
+def test_taylorseer_computes_on_its_schedule(counted, image, interval):
+    steps = 12
+    # diffusers' TaylorSeer: full computation for the first 3 steps, then every `interval` steps.
+    expected = sum(1 for s in range(steps) if s < 3 or (s - 4) % interval == 0)
+    calls, result = run(counted, image, steps=steps, cache="taylorseer", cache_interval=interval)
+    assert calls == 2 * expected and result.frames.shape == (5, 32, 48, 3)
+
+
+def test_magcache_calibrates_then_skips(counted, image, tmp_path):
+    model, _ = counted
+    out = tmp_path / "cal.mp4"
+    result = sampler.sample_to_file(model, image, dataclasses.replace(SETTINGS, steps=12, cache="magcache-calibrate"),
+                                    out)
+    ratios_file = out.with_suffix(".magcache.json")
+    assert ratios_file.is_file() and len(result.speed["cache"]["mag_ratios"]) == 12
+    calls, _ = run(counted, image, steps=12, cache="magcache", mag_ratios=str(ratios_file), cache_threshold=0.5)
+    assert 2 * 2 <= calls < 2 * 12  # the first 20% always compute; after that, steps are skipped
+    with pytest.raises(InputError, match="calibrate"):
+        run(counted, image, cache="magcache")
+
+
+def test_speed_adapter_switches_to_few_step_sampling(tmp_path, image):
+    tr = loading.build_tiny_pipeline().transformer
+    library = AdapterLibrary(tmp_path / "loras")
+    library.import_file(lf.save(lf.diffusers_layout(lf.random_lora(tr, lf.ALL, rank=8, seed=9)),
+                                tmp_path / "lightx2v.safetensors"), "speed", name="lightx2v", base_model="tiny",
+                        transformer=tr)
+    assert library.get("lightx2v").hotswap  # every block layer: exactly the speed slot
+    model = loading.load_model(ModelSpec(model="tiny"))
+    calls = count_block_computations(model)
+    result = sampler.sample(model, image, dataclasses.replace(SETTINGS, adapters=(AdapterChoice("speed", "lightx2v"),)),
+                            library=library)
+    assert (result.settings.steps, result.settings.guidance, result.settings.shift) == (4, 1.0, 5.0)
+    assert len(calls) == 4  # 4 steps, no CFG pass
+    assert "speed adapter lightx2v: 4 steps" in result.speed["notes"][0]
+    assert "speed" in model.slots.ready
+
+
+def test_compile_and_five_swaps_never_recompile(tmp_path, image):
+    """Dynamo's guards decide recompilation whatever the backend; 'eager' skips inductor's codegen time."""
+    from torch._dynamo.utils import counters
+
+    tr = loading.build_tiny_pipeline().transformer
+    library = AdapterLibrary(tmp_path / "loras")
+    for i in range(3):
+        library.import_file(lf.save(lf.diffusers_layout(lf.random_lora(tr, lf.STYLE, rank=4 + 4 * i, seed=i)),
+                                    tmp_path / f"s{i}.safetensors"), "style", name=f"s{i}", base_model="tiny",
+                            transformer=tr)
+    torch._dynamo.reset()
+    model = loading.load_model(ModelSpec(model="tiny", compile=True, compile_backend="eager"))
+    settings = dataclasses.replace(SETTINGS, steps=2)
+    first = sampler.sample(model, image, dataclasses.replace(settings, adapters=(AdapterChoice("style", "s0"),)),
+                           library=library).frames
+    graphs = counters["stats"]["unique_graphs"]
+    assert graphs > 0
+    outputs = [first]
+    for name, strength in [("s1", 1.0), ("s2", 0.5), ("s0", 1.5), ("s1", 0.0), ("s2", 1.0)]:
+        choice = AdapterChoice("style", name, strength)
+        outputs.append(sampler.sample(model, image, dataclasses.replace(settings, adapters=(choice,)),
+                                      library=library).frames)
+    assert counters["stats"]["unique_graphs"] == graphs  # 0 recompilations across 5 swaps
+    assert all(not (a == b).all() for a, b in zip(outputs, outputs[1:]))
