@@ -290,7 +290,7 @@ def _auto_memory(spec: ModelSpec, device: torch.device, notes: list[str]) -> Mod
         return dataclasses.replace(spec, memory="none")
     free, _ = torch.cuda.mem_get_info(device)
     model = spec.model if spec.model in (TINY, HUB_480P, HUB_720P) or Path(spec.model).is_dir() else HUB_480P
-    mode = plan.auto_memory_mode(model, free)
+    mode = plan.auto_memory_mode(model, free, vae_tiling=spec.vae_tiling)
     notes.append(f"memory auto: {free / 1e9:.1f} GB free on {device}; picked {mode}")
     if mode.startswith("fp8"):
         return dataclasses.replace(spec, memory=mode.removeprefix("fp8").removeprefix("+") or "none", fp8=True)

@@ -196,9 +196,10 @@ def make_plan(model: str, height: int, width: int, frames: int, steps: int = 40,
     return plan
 
 
-def auto_memory_mode(model: str, free_bytes: float, height: int = 480, width: int = 832, frames: int = 81) -> str:
+def auto_memory_mode(model: str, free_bytes: float, height: int = 480, width: int = 832, frames: int = 81,
+                     vae_tiling: bool = False) -> str:
     """The fastest mode whose estimated peak fits ``free_bytes`` (with 10% to spare)."""
-    plan = make_plan(model, height, width, frames)
+    plan = make_plan(model, height, width, frames, vae_tiling=vae_tiling)
     for mode in MEMORY_MODES:
         if sum(plan.memory[mode].values()) * 1.1 <= free_bytes:
             return mode

@@ -10,7 +10,9 @@ from cinescene import media
 
 GEN_DEFAULTS = dict(prompt="a lighthouse at dusk", negative_prompt="", preset="preview", frames=5, steps=2,
                     guidance=5.0, seed=3, shift=None, height=32, width=48, style="none", style_strength=1.0,
-                    motion="none", motion_strength=1.0, style_end=None, motion_end=None)
+                    motion="none", motion_strength=1.0, style_end=None, motion_end=None, speed="none", cache="none",
+                    cache_threshold=None, memory="none", fp8=False, attention="native", compile_blocks=False,
+                    vae_tiling=False)
 
 
 def generate(client, image, **changes):
@@ -135,3 +137,11 @@ def test_compare_without_adapters_is_a_clear_error(app_client, still):
 
     with pytest.raises(AppError, match="nothing to compare"):
         app_client.predict(image=handle_file(str(still)), **GEN_DEFAULTS, api_name="/compare")
+
+
+def test_speed_and_memory_settings_reach_the_record(app_client, still):
+    _, record = generate(app_client, still, cache="taylorseer", fp8=True, memory="group-offload")
+    assert record["speed"]["cache"]["kind"] == "taylorseer"
+    assert record["model"]["fp8"] is True and record["model"]["memory"] == "group-offload"
+    _, plain = generate(app_client, still)  # back to the app's own engine settings
+    assert plain["model"]["fp8"] is False and plain["speed"]["cache"]["kind"] == "none"

@@ -38,7 +38,8 @@ def build_app(ctx: AppContext) -> gr.Blocks:
         with gr.Tab("Compare"):
             cmp = compare_tab(ctx)
         with gr.Tab("Adapters", elem_id="tab-adapters"):
-            dropdowns = [("style", gen.style), ("motion", gen.motion), ("style", cmp.style), ("motion", cmp.motion)]
+            dropdowns = [("style", gen.style), ("motion", gen.motion), ("speed", gen.speed),
+                         ("style", cmp.style), ("motion", cmp.motion), ("speed", cmp.speed)]
             refresh_adapters, refreshed = adapters_tab(ctx, dropdowns)
         with gr.Tab("Train"):
             train_tab(ctx, refresh_adapters, refreshed)

@@ -43,10 +43,11 @@ class AppContext:
     train_overrides: dict[str, Any] = field(default_factory=dict)
     runs: TrainingRuns = field(default_factory=TrainingRuns)
 
-    def model(self) -> loading.LoadedModel:
+    def model(self, spec: ModelSpec | None = None) -> loading.LoadedModel:
+        """The pipeline for ``spec`` (default: the app's); another spec replaces the cached one."""
         if self.runs.active is not None and loading.cuda_available():
             raise CinesceneError("a training run is using the GPU; wait for it or stop it on the Train tab")
-        return loading.get_model(self.spec)
+        return loading.get_model(spec or self.spec)
 
     def release_gpu(self) -> None:
         """Free the cached pipeline before a training subprocess needs the GPU (nothing to free on a CPU)."""

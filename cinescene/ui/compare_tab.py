@@ -38,12 +38,12 @@ def series_frames(result: dict[str, Any], metric: str, labels: dict[str, str]) -
     return pd.DataFrame(rows, columns=["frame", "value", "series"])
 
 
-def run_compare(ctx: AppContext, *values: Any, progress: gr.Progress) -> tuple[Any, ...]:
+def run_compare(ctx: AppContext, values: dict[str, Any], progress: gr.Progress) -> tuple[Any, ...]:
     try:
-        image, settings = shot_settings(ctx, *values)
+        image, settings, spec = shot_settings(ctx, values)
         progress(0, desc="loading models")
         networks = metrics.get_networks(ctx.metrics)
-        model = ctx.model()
+        model = ctx.model(spec)
         out_dir = outputs.new_request_dir(ctx.outputs_root, "compare")
 
         def on_progress(stage: str, step: int, total: int) -> None:

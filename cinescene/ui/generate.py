@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from typing import Any
 import gradio as gr
 
 from .. import loading, media, outputs, sampler
-from ..config import MAX_FRAMES, PRESETS, AdapterChoice, SampleSettings
+from ..config import MAX_FRAMES, PRESETS, AdapterChoice, ModelSpec, SampleSettings
 from ..errors import CinesceneError
 from .common import (
     GPU_QUEUE,
@@ -31,12 +32,22 @@ class ShotInputs:
     prompt: gr.Textbox
     style: gr.Dropdown
     motion: gr.Dropdown
+    speed: gr.Dropdown
     components: list[Any]
+
+
+# Handler parameters, in ``ShotInputs.components`` order; gradio turns them into the API's argument names.
+SHOT_FIELDS = ("image", "prompt", "negative_prompt", "preset", "frames", "steps", "guidance", "seed", "shift",
+               "height", "width", "style", "style_strength", "motion", "motion_strength", "style_end", "motion_end",
+               "speed", "cache", "cache_threshold", "memory", "fp8", "attention", "compile_blocks", "vae_tiling")
 
 
 def shot_inputs(ctx: AppContext, prefix: str) -> ShotInputs:
     """Build the shot widgets (elem ids start with ``prefix``)."""
+    from .. import speed as speed_options
+
     defaults = loading.defaults_for(ctx.spec.model)
+    spec = ctx.spec
     image = gr.Image(label="First frame", type="filepath", sources=["upload", "clipboard"], elem_id=f"{prefix}-image")
     prompt = gr.Textbox(label="Prompt", lines=3, max_length=2000, elem_id=f"{prefix}-prompt",
                         placeholder="A slow dolly-in on ..., golden hour, 35mm film grain")
@@ -71,69 +82,101 @@ def shot_inputs(ctx: AppContext, prefix: str) -> ShotInputs:
         with gr.Row():
             style_end = gr.Number(value=None, label="Style end strength")
             motion_end = gr.Number(value=None, label="Motion end strength")
+    with gr.Accordion("Speed and memory", open=False):
+        gr.Markdown("A speed adapter (step-distilled LoRA) switches to its own few-step settings. Step caches "
+                    "skip work between steps. The engine settings below reload the model when changed.")
+        with gr.Row():
+            speed = gr.Dropdown(adapter_dropdown_choices(ctx, "speed"), value=NONE, label="Speed adapter",
+                                elem_id=f"{prefix}-speed", allow_custom_value=True)
+            cache = gr.Dropdown(list(speed_options.CACHE_KINDS), value="none", label="Step cache",
+                                elem_id=f"{prefix}-cache")
+            cache_threshold = gr.Number(value=None, label="Cache threshold (empty: default)")
+        with gr.Row():
+            memory = gr.Dropdown(list(loading.MEMORY_MODES), value=spec.memory, label="Memory mode")
+            attention = gr.Dropdown(speed_options.attention_backends(), value=spec.attention,
+                                    label="Attention backend")
+        with gr.Row():
+            fp8 = gr.Checkbox(value=spec.fp8, label="fp8 transformer weights")
+            compile_blocks = gr.Checkbox(value=spec.compile, label="torch.compile the blocks")
+            vae_tiling = gr.Checkbox(value=spec.vae_tiling, label="VAE tiling")
     dice.click(randomize_seed, outputs=seed, api_name=f"{prefix}_randomize_seed" if prefix != "gen" else
                "randomize_seed", queue=False)
     components = [image, prompt, negative, preset, frames, steps, guidance, seed, shift, height, width,
-                  style, style_strength, motion, motion_strength, style_end, motion_end]
-    return ShotInputs(image, prompt, style, motion, components)
+                  style, style_strength, motion, motion_strength, style_end, motion_end,
+                  speed, cache, cache_threshold, memory, fp8, attention, compile_blocks, vae_tiling]
+    assert len(components) == len(SHOT_FIELDS)
+    return ShotInputs(image, prompt, style, motion, speed, components)
 
 
 def adapter_choices(style: str | None, style_strength: float, motion: str | None, motion_strength: float,
-                    style_end: float | None = None, motion_end: float | None = None) -> tuple[AdapterChoice, ...]:
+                    style_end: float | None = None, motion_end: float | None = None,
+                    speed: str | None = None) -> tuple[AdapterChoice, ...]:
     choices = []
     for slot, name, strength, end in (("style", style, style_strength, style_end),
-                                      ("motion", motion, motion_strength, motion_end)):
+                                      ("motion", motion, motion_strength, motion_end), ("speed", speed, 1.0, None)):
         if name and name != NONE:
             choices.append(AdapterChoice(slot, name, float(strength), None if end in (None, "") else float(end)))
     return tuple(choices)
 
 
-def shot_settings(ctx: AppContext, image_path: str | None, prompt: str, negative_prompt: str, preset: str,
-                  frames: float, steps: float, guidance: float, seed: float, shift: float | None,
-                  height: float | None, width: float | None, style: str | None, style_strength: float,
-                  motion: str | None, motion_strength: float, style_end: float | None,
-                  motion_end: float | None) -> tuple[Any, SampleSettings]:
-    """Widget values -> (image, settings), every value checked; raises CinesceneError."""
-    if not image_path:
+def shot_settings(ctx: AppContext, v: dict[str, Any]) -> tuple[Any, SampleSettings, ModelSpec]:
+    """Widget values (by SHOT_FIELDS name) -> (image, settings, model spec), every value checked."""
+    if not v.get("image"):
         raise CinesceneError("no image: upload the first frame of the shot")
-    if seed is None:
+    if v.get("seed") is None:
         raise CinesceneError("the seed is empty: enter a whole number or press the dice")
-    adapters = adapter_choices(style, style_strength, motion, motion_strength, style_end, motion_end)
+    adapters = adapter_choices(v.get("style"), v.get("style_strength", 1.0), v.get("motion"),
+                               v.get("motion_strength", 1.0), v.get("style_end"), v.get("motion_end"), v.get("speed"))
     settings = loading.defaults_for(ctx.spec.model).settings(
-        prompt or "", negative_prompt=negative_prompt or "", preset=preset, frames=int(frames), steps=int(steps),
-        guidance=float(guidance), seed=int(seed), shift=float(shift) if shift else None,
-        height=int_or_none(height), width=int_or_none(width), adapters=adapters,
+        v.get("prompt") or "", negative_prompt=v.get("negative_prompt") or "", preset=v.get("preset"),
+        frames=int(v["frames"]), steps=int(v["steps"]), guidance=float(v["guidance"]), seed=int(v["seed"]),
+        shift=float(v["shift"]) if v.get("shift") else None, height=int_or_none(v.get("height")),
+        width=int_or_none(v.get("width")), adapters=adapters, cache=v.get("cache") or "none",
+        cache_threshold=float(v["cache_threshold"]) if v.get("cache_threshold") else None,
     )
     sampler.validate_settings(settings)
-    image = media.load_image(image_path)
+    spec = dataclasses.replace(
+        ctx.spec, memory=v.get("memory") or ctx.spec.memory, fp8=bool(v.get("fp8", ctx.spec.fp8)),
+        attention=v.get("attention") or ctx.spec.attention, compile=bool(v.get("compile_blocks", ctx.spec.compile)),
+        vae_tiling=bool(v.get("vae_tiling", ctx.spec.vae_tiling)),
+    )
+    if spec.memory not in loading.MEMORY_MODES:
+        raise CinesceneError(f"unknown memory mode {spec.memory!r}")
+    image = media.load_image(v["image"])
     for choice in adapters:
         ctx.library.get(choice.name, kind=choice.slot)
-    return image, settings
+    return image, settings, spec
 
 
-def generate(ctx: AppContext, *values: Any, progress: gr.Progress) -> tuple[str, dict[str, Any]]:
+def generate(ctx: AppContext, values: dict[str, Any], progress: gr.Progress) -> tuple[str, dict[str, Any]]:
     try:
-        image, settings = shot_settings(ctx, *values)
+        image, settings, spec = shot_settings(ctx, values)
         progress(0, desc="loading model")
-        model = ctx.model()
+        model = ctx.model(spec)
         out_dir = outputs.new_request_dir(ctx.outputs_root, "sample")
         result = sampler.sample_to_file(model, image, settings, out_dir / "video.mp4", library=ctx.library,
                                         on_step=progress_callback(progress, "denoising"))
     except CinesceneError as err:
         raise user_error(err) from None
+    for note in result.speed.get("notes", []):
+        gr.Info(note)
     return str(result.video_path), result.record or {}
 
 
 def shot_handler(ctx: AppContext, fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap ``fn(ctx, *shot values, progress=...)`` for an event on ``ShotInputs.components``.
+    """Wrap ``fn(ctx, values, progress=...)`` for an event on ``ShotInputs.components``.
 
     The parameters are spelled out because gradio turns them into the API's argument names.
     """
 
     def handler(image, prompt, negative_prompt, preset, frames, steps, guidance, seed, shift, height, width,
-                style, style_strength, motion, motion_strength, style_end, motion_end, progress=gr.Progress()):
-        return fn(ctx, image, prompt, negative_prompt, preset, frames, steps, guidance, seed, shift, height, width,
-                  style, style_strength, motion, motion_strength, style_end, motion_end, progress=progress)
+                style, style_strength, motion, motion_strength, style_end, motion_end, speed, cache,
+                cache_threshold, memory, fp8, attention, compile_blocks, vae_tiling, progress=gr.Progress()):
+        values = dict(zip(SHOT_FIELDS, (image, prompt, negative_prompt, preset, frames, steps, guidance, seed, shift,
+                                        height, width, style, style_strength, motion, motion_strength, style_end,
+                                        motion_end, speed, cache, cache_threshold, memory, fp8, attention,
+                                        compile_blocks, vae_tiling)))
+        return fn(ctx, values, progress=progress)
 
     return handler
 
