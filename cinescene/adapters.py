@@ -22,27 +22,19 @@ import torch
 from . import atomic, lora_formats
 from .errors import InputError
 from .hashing import sha256_file
+from .names import check_plain_name
 from .record import now_iso
 from .slots import SLOTS, fits_slot
 
 KINDS = tuple(SLOTS)
 DEFAULT_LIBRARY = Path(os.environ.get("CINESCENE_LORAS", "loras"))
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_RESERVED = {"none", "con", "prn", "aux", "nul"}
 
 
 def check_name(name: str) -> str:
     """Refuse names that could escape the library folder or clash with files the app uses."""
-    if not isinstance(name, str) or not name:
+    if not name:
         raise InputError("an adapter needs a name")
-    if "/" in name or "\\" in name or ".." in name or "\x00" in name:
-        raise InputError(f"adapter name {name!r} contains a path separator or '..'; use letters, digits, - _ .")
-    if not _NAME.match(name) or name.lower() in _RESERVED or name.endswith("."):
-        raise InputError(
-            f"adapter name {name!r} is not allowed: 1 to 64 letters, digits, '-', '_' or '.', starting with a "
-            "letter or digit (and not 'none')"
-        )
-    return name
+    return check_plain_name(name, "adapter")
 
 
 def suggest_name(filename: str) -> str:
@@ -190,6 +182,8 @@ class AdapterLibrary:
                              + (" or remove it first" if existing.kind != kind else " or pass overwrite"))
         if not -4.0 <= default_strength <= 4.0:
             raise InputError(f"default strength {default_strength} is outside -4..4")
+        if len(description) > 2000:
+            raise InputError(f"the description is {len(description)} characters; the limit is 2000")
         model_name = f"the base model {base_model!r}"
         lora_formats.check_against(canonical, transformer, model_name)
         summary = lora_formats.summarize(canonical)
@@ -206,7 +200,7 @@ class AdapterLibrary:
                 target_modules=summary.targets, blocks=len(summary.blocks), base_model=base_model,
                 base_fingerprint=_fingerprint(transformer), default_strength=float(default_strength),
                 sha256=sha256_file(weights), size_bytes=weights.stat().st_size, created=now_iso(),
-                description=description.strip()[:2000], source_format=source_format, source_file=source_file,
+                description=description.strip(), source_format=source_format, source_file=source_file,
                 hotswap=ok, hotswap_note=why, trained_on=trained_on, extra=extra or {},
                 path=folder / f"{name}.safetensors",
             )

@@ -26,7 +26,7 @@ MAX_RATIO = 200  # uncompressed / compressed for one entry: beyond it, a bomb
 def safe_name(text: str) -> str:
     import re
 
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(text).stem).strip("-.")
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(text).stem).strip("-._")
     return re.sub(r"\.\.+", ".", name)[:64] or "dataset"
 
 

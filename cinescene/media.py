@@ -48,7 +48,9 @@ def load_image(path: str | os.PathLike[str]) -> Image.Image:
     except InputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise InputError(f"image {path.name} is too large to decode safely: {err}") from err
+        # PIL refuses the worst ones itself, from the header, before cinescene sees the size.
+        raise InputError(f"image {path.name} is over the {MAX_IMAGE_PIXELS / 1e6:.0f} MP limit "
+                         "(decompression-bomb guard)") from err
     except UnidentifiedImageError as err:
         raise InputError(f"not an image (or an unsupported format): {path}") from err
     except (OSError, SyntaxError, ValueError) as err:
