@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import atomic
+from .faults import failpoint
 
 STATE_FILE = "trainer_state.json"
 
@@ -49,6 +50,7 @@ def save(accelerator: Any, root: Path, step: int, state: dict[str, Any], keep: i
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         atomic.write_json(tmp / STATE_FILE, state)
+        failpoint("checkpoint_write")  # the folder is complete but not yet in place
         _fsync_tree(tmp)
         if final.exists():
             shutil.rmtree(final)

@@ -31,6 +31,7 @@ from PIL import Image
 from . import atomic, media
 from .data import DataItem
 from .errors import InputError
+from .faults import failpoint
 
 CACHE_VERSION = 1
 MAX_SEQUENCE_LENGTH = 512  # what WanImageToVideoPipeline.__call__ pads prompts to
@@ -223,6 +224,7 @@ class LatentCache:
             tensors["frames"] = torch.from_numpy(np.ascontiguousarray(frames))
         with atomic.atomic_path(self.latents_path(sample)) as tmp:
             save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
+        failpoint("cache_entry")
 
     def load(self, sample: Sample) -> dict[str, torch.Tensor]:
         from safetensors.torch import load_file

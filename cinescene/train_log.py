@@ -21,10 +21,15 @@ class TrainLog:
     def write(self, event: dict[str, Any]) -> dict[str, Any]:
         event = {"time": round(time.time(), 3), **event}
         if self.enabled:
-            # One write per line, flushed: a crash can cut at most the last line, which readers skip.
-            with open(self.path, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(event, ensure_ascii=False) + "\n")
-                fh.flush()
+            # The log is append-only, so it is not rewritten through a temporary file: each event is
+            # one write() of one whole line on an O_APPEND descriptor, which a killed process either
+            # made or did not. Readers skip a torn last line anyway (power loss).
+            line = (json.dumps(event, ensure_ascii=False) + "\n").encode("utf-8")
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, line)
+            finally:
+                os.close(fd)
         return event
 
 

@@ -25,6 +25,7 @@ from .adapters import AdapterLibrary
 from .config import DEFAULT_NEGATIVE_PROMPT, PRESETS, TINY, ModelSpec
 from .data import Dataset, scan
 from .errors import InputError
+from .faults import failpoint
 from .latent_cache import STYLE_VALIDATION_FRAMES, LatentCache, Sample, component_id, plan
 from .loading import LoadedModel, defaults_for, load_model
 from .objective import TimestepSampler, flow_matching_loss
@@ -304,6 +305,7 @@ class Trainer:
                            "lr": lr_scheduler.get_last_lr()[0], "grad_norm": float(grad_norm or 0.0),
                            "step_time": time.perf_counter() - started, "memory_mb": _memory_mb()})
                 started, losses = time.perf_counter(), []
+                failpoint("train_step")
                 stopped = self._after_step(model, cache, stage, state, val_samples, ckpt_root, run_dir)
                 if stopped != "finished" or state["step"] >= c.steps:
                     break
