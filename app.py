@@ -1,42 +1,66 @@
-"""Start the cinescene web app: ``python app.py [--model M] [--host 127.0.0.1] [--port 7860]``."""
+"""Start the cinescene web app: ``python app.py [--model M] [--host 127.0.0.1] [--port 7860]``.
+
+Every flag can also come from the environment (``CINESCENE_MODEL``, ``CINESCENE_MEMORY``, ...),
+which is how a Hugging Face Space is configured.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from cinescene.cli import quiet_libraries
 
 
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"CINESCENE_{name}", default)
+
+
+def _env_flag(name: str) -> bool:
+    return (_env(name) or "").lower() in ("1", "true", "yes", "on")
+
+
 def main(argv: list[str] | None = None) -> int:
     quiet_libraries()
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", default=None,
+    parser.add_argument("--model", default=_env("MODEL"),
                         help="hub id, local diffusers folder or 'tiny' (default: 480P on a GPU, tiny without one)")
-    parser.add_argument("--host", default="127.0.0.1", help="bind address; 0.0.0.0 exposes the app to your network")
-    parser.add_argument("--port", type=int, default=7860)
+    # Spaces set GRADIO_SERVER_NAME=0.0.0.0; everywhere else the app stays on loopback unless told.
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+                        help="bind address; 0.0.0.0 exposes the app to your network")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     parser.add_argument("--share", action="store_true", help="open a public gradio.live link (off by default)")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--memory", default="none", help="none, model-offload or group-offload")
-    parser.add_argument("--vae-tiling", action="store_true")
-    parser.add_argument("--outputs", default=None, help="folder for generated files (default: ./outputs)")
-    parser.add_argument("--loras", default=None, help="adapter library (default: ./loras)")
-    parser.add_argument("--datasets", default="datasets", help="training datasets folder (default: ./datasets)")
-    parser.add_argument("--runs", default="runs", help="training runs folder (default: ./runs)")
-    parser.add_argument("--metric-weights", choices=("pretrained", "fallback", "random"), default=None,
+    parser.add_argument("--device", default=_env("DEVICE", "auto"))
+    parser.add_argument("--memory", default=_env("MEMORY", "none"),
+                        choices=("none", "model-offload", "group-offload", "group-offload-leaf", "auto"))
+    parser.add_argument("--fp8", action="store_true", default=_env_flag("FP8"))
+    parser.add_argument("--attention", default=_env("ATTENTION", "native"))
+    parser.add_argument("--compile", action="store_true", default=_env_flag("COMPILE"))
+    parser.add_argument("--vae-tiling", action="store_true", default=_env_flag("VAE_TILING"))
+    parser.add_argument("--outputs", default=_env("OUTPUTS", "outputs"), help="folder for generated files")
+    parser.add_argument("--loras", default=_env("LORAS", "loras"), help="adapter library")
+    parser.add_argument("--datasets", default=_env("DATASETS", "datasets"), help="training datasets folder")
+    parser.add_argument("--runs", default=_env("RUNS", "runs"), help="training runs folder")
+    parser.add_argument("--max-upload", default=_env("MAX_UPLOAD"),
+                        help="largest accepted upload, e.g. 500mb (default: 2gb locally, 200mb on a Space)")
+    parser.add_argument("--metric-weights", choices=("pretrained", "fallback", "random"),
+                        default=_env("METRIC_WEIGHTS"),
                         help="CLIP/LPIPS weights for Compare (default: pretrained; random on the tiny model)")
     args = parser.parse_args(argv)
 
-    from cinescene import adapters, loading, outputs, ui
+    from cinescene import adapters, deploy, loading, outputs, ui
     from cinescene.config import TINY, ModelSpec
     from cinescene.errors import CinesceneError
     from cinescene.metrics import MetricsConfig
 
     model = args.model or loading.auto_model()
-    spec = ModelSpec(model=model, device=args.device, memory=args.memory, vae_tiling=args.vae_tiling)
-    banner = ui.tiny_banner(auto_chosen=args.model is None) if model == TINY else None
-    outputs_root = Path(args.outputs) if args.outputs else outputs.DEFAULT_OUTPUTS
+    spec = ModelSpec(model=model, device=args.device, memory=args.memory, fp8=args.fp8, attention=args.attention,
+                     compile=args.compile, vae_tiling=args.vae_tiling)
+    deployment = deploy.detect()
+    limits = deploy.limits_for(deployment, tiny=model == TINY)
+    outputs_root = Path(args.outputs)
     try:
         outputs_root.mkdir(parents=True, exist_ok=True)
         # Load before serving: a wrong --model fails here, in one line, not on the first click.
@@ -44,14 +68,18 @@ def main(argv: list[str] | None = None) -> int:
     except (CinesceneError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    library = adapters.AdapterLibrary(args.loras or adapters.DEFAULT_LIBRARY)
-    # The tiny model's pictures are noise: scoring them with downloaded CLIP/LPIPS weights buys nothing.
-    metric_weights = args.metric_weights or ("random" if model == TINY else "pretrained")
-    demo = ui.build_app(ui.AppContext(spec=spec, outputs_root=outputs_root, library=library,
-                                      metrics=MetricsConfig(weights=metric_weights), banner=banner,
-                                      datasets_root=Path(args.datasets), runs_root=Path(args.runs)))
+    outputs.Janitor(outputs_root, limits.outputs_max_age_hours, limits.outputs_max_bytes).start()
+    context = ui.AppContext(
+        spec=spec, outputs_root=outputs_root, library=adapters.AdapterLibrary(args.loras),
+        # The tiny model's pictures are noise: scoring them with downloaded CLIP/LPIPS weights buys nothing.
+        metrics=MetricsConfig(weights=args.metric_weights or ("random" if model == TINY else "pretrained")),
+        banner=ui.tiny_banner(auto_chosen=args.model is None) if model == TINY else None,
+        datasets_root=Path(args.datasets), runs_root=Path(args.runs), limits=limits,
+    )
+    demo = ui.build_app(context)
     try:
         demo.launch(server_name=args.host, server_port=args.port, share=args.share,
+                    max_file_size=args.max_upload or limits.max_upload,
                     allowed_paths=[str(outputs_root.resolve()), str(Path(args.runs).resolve())], show_error=True)
     except OSError as err:  # port taken, address not available
         print(f"error: could not start the server on {args.host}:{args.port}: {err}", file=sys.stderr)

@@ -1,13 +1,18 @@
-"""Where generated files go: one fresh, unguessable folder per request."""
+"""Where generated files go: one fresh, unguessable folder per request, and their cleanup."""
 
 from __future__ import annotations
 
 import datetime as _dt
 import os
+import re
 import secrets
+import shutil
+import threading
+import time
 from pathlib import Path
 
 DEFAULT_OUTPUTS = Path(os.environ.get("CINESCENE_OUTPUTS", "outputs"))
+_REQUEST_DIR = re.compile(r"^[a-z]+-\d{8}-\d{6}-[0-9a-f]{8}$")
 
 
 def new_request_dir(root: str | os.PathLike[str] = DEFAULT_OUTPUTS, kind: str = "sample") -> Path:
@@ -16,3 +21,49 @@ def new_request_dir(root: str | os.PathLike[str] = DEFAULT_OUTPUTS, kind: str = 
     folder = Path(root) / f"{kind}-{stamp}-{secrets.token_hex(4)}"
     folder.mkdir(parents=True, exist_ok=False)
     return folder
+
+
+def cleanup(root: str | os.PathLike[str], max_age_hours: float, max_bytes: int, now: float | None = None) -> list[Path]:
+    """Remove request folders older than ``max_age_hours``, then the oldest until ``root`` fits ``max_bytes``.
+
+    Only folders this module creates (``kind-YYYYmmdd-HHMMSS-hex``) are touched.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    now = time.time() if now is None else now
+    ours = (p for p in root.iterdir() if p.is_dir() and _REQUEST_DIR.match(p.name))
+    folders = sorted(ours, key=lambda p: p.stat().st_mtime)
+    sizes = {p: sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) for p in folders}
+    removed = []
+    total = sum(sizes.values())
+    for folder in folders:
+        too_old = now - folder.stat().st_mtime > max_age_hours * 3600
+        if too_old or total > max_bytes:
+            shutil.rmtree(folder, ignore_errors=True)
+            total -= sizes[folder]
+            removed.append(folder)
+    return removed
+
+
+class Janitor:
+    """Runs ``cleanup`` every ``interval`` seconds on a daemon thread."""
+
+    def __init__(self, root: str | os.PathLike[str], max_age_hours: float, max_bytes: int,
+                 interval: float = 600.0) -> None:
+        self.args = (Path(root), max_age_hours, max_bytes)
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="cinescene-janitor", daemon=True)
+
+    def start(self) -> Janitor:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            cleanup(*self.args)
+            self._stop.wait(self.interval)

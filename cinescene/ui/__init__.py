@@ -42,7 +42,10 @@ def build_app(ctx: AppContext) -> gr.Blocks:
                          ("style", cmp.style), ("motion", cmp.motion), ("speed", cmp.speed)]
             refresh_adapters, refreshed = adapters_tab(ctx, dropdowns)
         with gr.Tab("Train"):
-            train_tab(ctx, refresh_adapters, refreshed)
+            if ctx.limits.train_enabled:
+                train_tab(ctx, refresh_adapters, refreshed)
+            else:
+                gr.Markdown(ctx.limits.train_note or "Training is off here.", elem_id="train-note")
         # The library can change between page loads (CLI imports, other users): list it afresh per visit.
         demo.load(refresh_adapters, outputs=refreshed, api_name="on_load", queue=False)
     demo.queue(default_concurrency_limit=1)

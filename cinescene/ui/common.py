@@ -8,24 +8,16 @@ from typing import Any
 
 import gradio as gr
 
-from .. import archive, loading, outputs, sampler
+from .. import loading, outputs, sampler
 from ..adapters import DEFAULT_LIBRARY, AdapterLibrary
 from ..config import ModelSpec
+from ..deploy import Limits
 from ..errors import CinesceneError
 from ..metrics import MetricsConfig
 from ..runs import TrainingRuns
 
 GPU_QUEUE = "gpu"  # the one concurrency id for everything that touches the pipeline
 NONE = "none"
-
-
-@dataclass(frozen=True)
-class AppLimits:
-    """What one deployment allows (a shared Space allows less than a workstation)."""
-
-    max_train_steps: int = 1_000_000
-    max_dataset_bytes: int = archive.MAX_TOTAL_BYTES
-    train_note: str | None = None
 
 
 @dataclass
@@ -39,8 +31,7 @@ class AppContext:
     banner: str | None = None
     datasets_root: Path = Path("datasets")
     runs_root: Path = Path("runs")
-    limits: AppLimits = field(default_factory=AppLimits)
-    train_overrides: dict[str, Any] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
     runs: TrainingRuns = field(default_factory=TrainingRuns)
 
     def model(self, spec: ModelSpec | None = None) -> loading.LoadedModel:

@@ -87,7 +87,7 @@ def compare_tab(ctx: AppContext) -> ShotInputs:
             report = gr.File(label="metrics.json", elem_id="cmp-report")
 
     outputs = [base, tuned, table, lpips_plot, clip_plot, notice, report]
-    run.click(shot_handler(ctx, run_compare), inputs=shot.components, outputs=outputs,
+    run.click(shot_handler(ctx, run_compare, generations=2), inputs=shot.components, outputs=outputs,
               api_name="compare", concurrency_id=GPU_QUEUE, concurrency_limit=1).success(
         None, js=PLAY_BOTH_JS, api_name="compare_play")
     play.click(None, js=PLAY_BOTH_JS, api_name="play_both")

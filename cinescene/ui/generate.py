@@ -10,7 +10,7 @@ from typing import Any
 
 import gradio as gr
 
-from .. import loading, media, outputs, sampler
+from .. import deploy, loading, media, outputs, sampler
 from ..config import MAX_FRAMES, PRESETS, AdapterChoice, ModelSpec, SampleSettings
 from ..errors import CinesceneError
 from .common import (
@@ -48,7 +48,13 @@ def shot_inputs(ctx: AppContext, prefix: str) -> ShotInputs:
 
     defaults = loading.defaults_for(ctx.spec.model)
     spec = ctx.spec
-    image = gr.Image(label="First frame", type="filepath", sources=["upload", "clipboard"], elem_id=f"{prefix}-image")
+    # A plain file input, not gr.Image: gradio would decode the upload itself, and a broken or
+    # hostile file would fail inside gradio with its internals in the message. cinescene checks the
+    # still (size, truncation, decompression bombs) and only then shows it.
+    with gr.Row():
+        image = gr.File(label="First frame (png, jpg, webp)", file_types=["image"], type="filepath",
+                        elem_id=f"{prefix}-image", height=140)
+        preview = gr.Image(label="Preview", interactive=False, height=140, elem_id=f"{prefix}-preview")
     prompt = gr.Textbox(label="Prompt", lines=3, max_length=2000, elem_id=f"{prefix}-prompt",
                         placeholder="A slow dolly-in on ..., golden hour, 35mm film grain")
     with gr.Row():
@@ -101,6 +107,7 @@ def shot_inputs(ctx: AppContext, prefix: str) -> ShotInputs:
             vae_tiling = gr.Checkbox(value=spec.vae_tiling, label="VAE tiling")
     dice.click(randomize_seed, outputs=seed, api_name=f"{prefix}_randomize_seed" if prefix != "gen" else
                "randomize_seed", queue=False)
+    image.change(check_still, inputs=image, outputs=preview, api_name=f"{prefix}_preview", queue=False)
     components = [image, prompt, negative, preset, frames, steps, guidance, seed, shift, height, width,
                   style, style_strength, motion, motion_strength, style_end, motion_end,
                   speed, cache, cache_threshold, memory, fp8, attention, compile_blocks, vae_tiling]
@@ -163,10 +170,12 @@ def generate(ctx: AppContext, values: dict[str, Any], progress: gr.Progress) -> 
     return str(result.video_path), result.record or {}
 
 
-def shot_handler(ctx: AppContext, fn: Callable[..., Any]) -> Callable[..., Any]:
+def shot_handler(ctx: AppContext, fn: Callable[..., Any], generations: int = 1) -> Callable[..., Any]:
     """Wrap ``fn(ctx, values, progress=...)`` for an event on ``ShotInputs.components``.
 
-    The parameters are spelled out because gradio turns them into the API's argument names.
+    The parameters are spelled out because gradio turns them into the API's argument names. On a
+    ZeroGPU Space the call runs inside @spaces.GPU, asking for a duration that fits ``generations``
+    videos of the requested size.
     """
 
     def handler(image, prompt, negative_prompt, preset, frames, steps, guidance, seed, shift, height, width,
@@ -178,7 +187,28 @@ def shot_handler(ctx: AppContext, fn: Callable[..., Any]) -> Callable[..., Any]:
                                         compile_blocks, vae_tiling)))
         return fn(ctx, values, progress=progress)
 
-    return handler
+    def duration(*args: Any, **kwargs: Any) -> int:
+        values = dict(zip(SHOT_FIELDS, args))
+        try:
+            area = PRESETS[values.get("preset") or "480P"].area
+            seconds = deploy.sample_seconds(int(values["frames"]), int(values["steps"]), area,
+                                            cfg=float(values["guidance"]) > 1)
+        except (KeyError, TypeError, ValueError):
+            seconds = 120  # bad input fails fast anyway
+        return min(300, seconds * generations)
+
+    return deploy.gpu(handler, duration)
+
+
+def check_still(image: str | None) -> str | None:
+    """The preview of an uploaded still, after cinescene's own checks (or a clear error)."""
+    if not image:
+        return None
+    try:
+        media.load_image(image)
+    except CinesceneError as err:
+        raise user_error(err) from None
+    return image
 
 
 def randomize_seed() -> int:

@@ -11,6 +11,7 @@ import pandas as pd
 
 from .. import archive, data, train_config
 from ..errors import CinesceneError, InputError
+from ..names import check_plain_name
 from .common import AppContext, user_error
 
 VALIDATION_HEADERS = ["step", "LPIPS", "CLIP-SIM", "best", "calibrated"]
@@ -36,22 +37,22 @@ def start_training(ctx: AppContext, dataset: str | None, stage: str, name: str, 
                    rank: float, alpha: float, learning_rate: float, steps: float, grad_accum: float,
                    val_every: float, patience: float, window: float) -> str:
     try:
-        if not dataset:
-            raise CinesceneError("choose a dataset (or upload a .zip)")
-        folder = ctx.datasets_root / dataset
-        if folder.parent != ctx.datasets_root or not folder.is_dir():
-            raise CinesceneError(f"no dataset named {dataset!r}")
-        if int(steps) > ctx.limits.max_train_steps:
+        if steps is None or int(steps) > ctx.limits.max_train_steps:
             raise InputError(f"this app allows at most {ctx.limits.max_train_steps} steps per stage"
                              + (f": {ctx.limits.train_note}" if ctx.limits.train_note else ""))
+        if not dataset:
+            raise CinesceneError("choose a dataset (or upload a .zip)")
+        check_plain_name(dataset, "dataset")  # a folder directly inside the datasets root, nothing else
+        folder = ctx.datasets_root / dataset
         config = train_config.build(
             model=ctx.spec.model, data=str(folder), stage=stage, name=(name or "").strip(),
             style_adapter=style_adapter if style_adapter and style_adapter != "none" else None,
             rank=int(rank), alpha=float(alpha), learning_rate=float(learning_rate), steps=int(steps),
             grad_accum=int(grad_accum), val_every=int(val_every), patience=int(patience), window=int(window),
             runs_dir=str(ctx.runs_root), loras_dir=str(ctx.library.root), metric_weights=ctx.metrics.weights,
-            **ctx.train_overrides,
         )
+        if not folder.is_dir():
+            raise CinesceneError(f"no dataset named {dataset!r}")
         # Check the whole dataset now: a bad file is named here, not minutes later in a log.
         data.scan(config.data, stage=config.stage, window=config.window, fps=config.fps,
                   val_fraction=config.val_fraction)
@@ -103,8 +104,9 @@ def train_tab(ctx: AppContext, refresh_adapters: Any, refreshed: list[Any]) -> N
     with gr.Row():
         with gr.Column(scale=1):
             with gr.Row():
+                # Custom values pass to start_training, which checks the name against the folder itself.
                 dataset = gr.Dropdown(dataset_choices(ctx), label="Dataset (a folder in datasets/)",
-                                      elem_id="train-dataset", allow_custom_value=False)
+                                      elem_id="train-dataset", allow_custom_value=True)
                 upload = gr.File(label="…or upload a .zip", file_types=[".zip"], type="filepath",
                                  elem_id="train-zip")
             upload_status = gr.Markdown()
@@ -137,8 +139,10 @@ def train_tab(ctx: AppContext, refresh_adapters: Any, refreshed: list[Any]) -> N
     finished = gr.State(False)
     timer = gr.Timer(2.0)
 
-    upload.upload(lambda f: upload_dataset(ctx, f), inputs=upload, outputs=[upload_status, dataset],
-                  api_name="upload_dataset")
+    def _upload(file):
+        return upload_dataset(ctx, file)
+
+    upload.upload(_upload, inputs=upload, outputs=[upload_status, dataset], api_name="upload_dataset")
 
     def _start(dataset, stage, name, style_adapter, rank, alpha, learning_rate, steps, grad_accum, val_every,
                patience, window):
