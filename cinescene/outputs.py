@@ -17,7 +17,7 @@ _REQUEST_DIR = re.compile(r"^[a-z]+-\d{8}-\d{6}-[0-9a-f]{8}$")
 
 def new_request_dir(root: str | os.PathLike[str] = DEFAULT_OUTPUTS, kind: str = "sample") -> Path:
     """Create ``root/<kind>-<UTC time>-<random>``; two requests never share a folder."""
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%d-%H%M%S")
     folder = Path(root) / f"{kind}-{stamp}-{secrets.token_hex(4)}"
     folder.mkdir(parents=True, exist_ok=False)
     return folder

@@ -35,7 +35,7 @@ def library_versions() -> dict[str, str]:
 
 
 def now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def build_record(*, kind: str, model: dict[str, Any], settings: dict[str, Any], **sections: Any) -> dict[str, Any]:
