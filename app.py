@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from cinescene.cli import quiet_libraries
+from cinescene.config import MEMORY_MODES, METRIC_WEIGHTS
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -33,8 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     parser.add_argument("--share", action="store_true", help="open a public gradio.live link (off by default)")
     parser.add_argument("--device", default=_env("DEVICE", "auto"))
-    parser.add_argument("--memory", default=_env("MEMORY", "none"),
-                        choices=("none", "model-offload", "group-offload", "group-offload-leaf", "auto"))
+    parser.add_argument("--memory", default=_env("MEMORY", "none"), choices=MEMORY_MODES)
     parser.add_argument("--fp8", action="store_true", default=_env_flag("FP8"))
     parser.add_argument("--attention", default=_env("ATTENTION", "native"))
     parser.add_argument("--compile", action="store_true", default=_env_flag("COMPILE"))
@@ -45,12 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", default=_env("RUNS", "runs"), help="training runs folder")
     parser.add_argument("--max-upload", default=_env("MAX_UPLOAD"),
                         help="largest accepted upload, e.g. 500mb (default: 2gb locally, 200mb on a Space)")
-    parser.add_argument("--metric-weights", choices=("pretrained", "fallback", "random"),
+    parser.add_argument("--metric-weights", choices=METRIC_WEIGHTS,
                         default=_env("METRIC_WEIGHTS"),
                         help="CLIP/LPIPS weights for Compare (default: pretrained; random on the tiny model)")
     args = parser.parse_args(argv)
 
-    from cinescene import adapters, deploy, loading, outputs, ui
+    from cinescene import adapters, deploy, loading, metrics, outputs, ui
     from cinescene.config import TINY, ModelSpec
     from cinescene.errors import CinesceneError
     from cinescene.metrics import MetricsConfig
@@ -71,8 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     outputs.Janitor(outputs_root, limits.outputs_max_age_hours, limits.outputs_max_bytes).start()
     context = ui.AppContext(
         spec=spec, outputs_root=outputs_root, library=adapters.AdapterLibrary(args.loras),
-        # The tiny model's pictures are noise: scoring them with downloaded CLIP/LPIPS weights buys nothing.
-        metrics=MetricsConfig(weights=args.metric_weights or ("random" if model == TINY else "pretrained")),
+        metrics=MetricsConfig(weights=metrics.weights_for(model, args.metric_weights)),
         banner=ui.tiny_banner(auto_chosen=args.model is None) if model == TINY else None,
         datasets_root=Path(args.datasets), runs_root=Path(args.runs), limits=limits,
     )

@@ -26,11 +26,10 @@ from pathlib import Path
 
 import torch
 
+from _common import median, report
 from cinescene import loading, sampler, slots
 from cinescene.adapters import AdapterLibrary
 from cinescene.config import AdapterChoice
-
-from _common import median, report
 
 
 def real_width_config(blocks: int) -> dict:

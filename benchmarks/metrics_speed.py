@@ -18,9 +18,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from cinescene import metrics
-
 from _common import interleaved, median, paired_ratio, report
+from cinescene import metrics
 
 
 def main() -> None:

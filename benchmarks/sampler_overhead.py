@@ -13,10 +13,9 @@ import argparse
 
 import torch
 
+from _common import interleaved, median, paired_ratio, report
 from cinescene import loading, media, sampler
 from cinescene.config import ModelSpec, SampleSettings
-
-from _common import interleaved, median, paired_ratio, report
 
 
 def main() -> None:

@@ -16,10 +16,9 @@ import dataclasses
 import tempfile
 from pathlib import Path
 
+from _common import interleaved, median, paired_ratio
 from cinescene import loading, media, sampler
 from cinescene.config import ModelSpec, SampleSettings
-
-from _common import interleaved, median, paired_ratio
 
 
 def main() -> None:

@@ -23,12 +23,11 @@ from pathlib import Path
 
 import torch
 
-from cinescene import data, latent_cache, train_config
-from cinescene.latent_cache import LatentCache, component_id
-from cinescene.objective import TimestepSampler, flow_matching_loss
-from cinescene.trainer import CachedSamples, Trainer
-
 from _common import interleaved, median, paired_ratio, report
+from cinescene import data, latent_cache, train_config
+from cinescene.latent_cache import CachedSamples, LatentCache, component_id
+from cinescene.objective import TimestepSampler, flow_matching_loss
+from cinescene.trainer import Trainer
 
 
 def main() -> None:

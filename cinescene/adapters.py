@@ -10,7 +10,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -22,12 +21,13 @@ import torch
 from . import atomic, lora_formats
 from .errors import InputError
 from .hashing import sha256_file
-from .names import check_plain_name
+from .names import check_plain_name, from_filename
 from .record import now_iso
 from .slots import SLOTS, fits_slot
 
 KINDS = tuple(SLOTS)
 DEFAULT_LIBRARY = Path(os.environ.get("CINESCENE_LORAS", "loras"))
+MAX_DESCRIPTION_CHARS = 2000
 
 
 def check_name(name: str) -> str:
@@ -35,13 +35,6 @@ def check_name(name: str) -> str:
     if not name:
         raise InputError("an adapter needs a name")
     return check_plain_name(name, "adapter")
-
-
-def suggest_name(filename: str) -> str:
-    stem = Path(filename).stem
-    clean = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-.") or "adapter"
-    clean = re.sub(r"\.\.+", ".", clean)
-    return clean[:64]
 
 
 def check_kind(kind: str) -> str:
@@ -158,7 +151,7 @@ class AdapterLibrary:
                     default_strength: float = 1.0, overwrite: bool = False) -> AdapterInfo:
         """Convert a LoRA file from any supported layout and add it to the library."""
         source = Path(source)
-        name = check_name(name or suggest_name(source.name))
+        name = check_name(name or from_filename(source.name, "adapter"))
         check_kind(kind)
         state_dict, metadata = lora_formats.read_safetensors(source)
         canonical, layout = lora_formats.to_canonical(state_dict, metadata)
@@ -182,8 +175,8 @@ class AdapterLibrary:
                              + (" or remove it first" if existing.kind != kind else " or pass overwrite"))
         if not -4.0 <= default_strength <= 4.0:
             raise InputError(f"default strength {default_strength} is outside -4..4")
-        if len(description) > 2000:
-            raise InputError(f"the description is {len(description)} characters; the limit is 2000")
+        if len(description) > MAX_DESCRIPTION_CHARS:
+            raise InputError(f"the description is {len(description)} characters; the limit is {MAX_DESCRIPTION_CHARS}")
         model_name = f"the base model {base_model!r}"
         lora_formats.check_against(canonical, transformer, model_name)
         summary = lora_formats.summarize(canonical)

@@ -17,24 +17,18 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from .errors import InputError
+from .names import from_filename
 
 MAX_ENTRIES = 2000
 MAX_TOTAL_BYTES = 8 * 2**30
 MAX_RATIO = 200  # uncompressed / compressed for one entry: beyond it, a bomb
 
 
-def safe_name(text: str) -> str:
-    import re
-
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(text).stem).strip("-._")
-    return re.sub(r"\.\.+", ".", name)[:64] or "dataset"
-
-
 def extract_zip(archive: str | os.PathLike[str], root: str | os.PathLike[str], name: str | None = None,
                 max_entries: int = MAX_ENTRIES, max_total: int = MAX_TOTAL_BYTES) -> Path:
     """Extract ``archive`` into ``root/<name>``; returns that folder."""
     archive, root = Path(archive), Path(root)
-    target = root / safe_name(name or archive.name)
+    target = root / from_filename(name or archive.name, "dataset")
     if target.exists():
         raise InputError(f"a dataset named {target.name!r} already exists; rename the archive or remove it first")
     try:

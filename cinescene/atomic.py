@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,6 +52,26 @@ def write_text(dest: str | os.PathLike[str], text: str) -> None:
 
 def write_json(dest: str | os.PathLike[str], obj: Any) -> None:
     write_text(dest, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+def replace_dir(src: str | os.PathLike[str], dest: str | os.PathLike[str]) -> None:
+    """Move the complete folder ``src`` onto ``dest`` (a checkpoint, a model folder).
+
+    Two folders cannot be swapped in one step, so an existing ``dest`` is first
+    renamed aside and deleted only after ``src`` is in place: a crash in between
+    leaves the old folder under ``.NAME.old``, never a mix of the two.
+    """
+    src, dest = Path(src), Path(dest)
+    for path in src.rglob("*"):
+        if path.is_file():
+            _fsync_file(path)
+    aside = dest.with_name(f".{dest.name}.old")
+    if dest.exists():
+        shutil.rmtree(aside, ignore_errors=True)
+        os.replace(dest, aside)
+    os.replace(src, dest)
+    _fsync_dir(dest.parent)
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def _fsync_file(path: Path) -> None:

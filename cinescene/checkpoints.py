@@ -11,8 +11,8 @@ the previous checkpoint intact; ``latest`` names the newest complete one.
 from __future__ import annotations
 
 import json
-import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +51,7 @@ def save(accelerator: Any, root: Path, step: int, state: dict[str, Any], keep: i
     if accelerator.is_main_process:
         atomic.write_json(tmp / STATE_FILE, state)
         failpoint("checkpoint_write")  # the folder is complete but not yet in place
-        _fsync_tree(tmp)
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        atomic.replace_dir(tmp, final)
         atomic.write_text(root / "latest", final.name)
         for old in sorted(p for p in root.glob("step_*") if p.is_dir() and not p.name.endswith(".tmp"))[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
@@ -62,13 +59,33 @@ def save(accelerator: Any, root: Path, step: int, state: dict[str, Any], keep: i
     return final
 
 
+def keep_only_lora(accelerator: Any, adapter_name: Callable[[], str]) -> None:
+    """Make checkpoints hold only the trainable LoRA weights (accelerate would save the whole transformer).
+
+    ``adapter_name`` is asked at save and load time, so one registration serves every stage of a run.
+    """
+    from peft import get_peft_model_state_dict, set_peft_model_state_dict
+    from safetensors.torch import load_file, save_file
+
+    def save_hook(models: list[Any], weights: list[Any], output_dir: str) -> None:
+        if accelerator.is_main_process:
+            for model in models:
+                state = get_peft_model_state_dict(accelerator.unwrap_model(model), adapter_name=adapter_name())
+                save_file({k: v.detach().cpu().contiguous() for k, v in state.items()},
+                          str(Path(output_dir) / "adapter.safetensors"))
+        weights.clear()
+
+    def load_hook(models: list[Any], input_dir: str) -> None:
+        while models:
+            model = models.pop()
+            state = load_file(str(Path(input_dir) / "adapter.safetensors"))
+            set_peft_model_state_dict(accelerator.unwrap_model(model), state, adapter_name=adapter_name())
+
+    accelerator.register_save_state_pre_hook(save_hook)
+    accelerator.register_load_state_pre_hook(load_hook)
+
+
 def load(accelerator: Any, path: Path) -> dict[str, Any]:
     accelerator.load_state(str(path))
     return json.loads((path / STATE_FILE).read_text())
 
-
-def _fsync_tree(folder: Path) -> None:
-    for path in folder.rglob("*"):
-        if path.is_file():
-            with open(path, "rb") as fh:
-                os.fsync(fh.fileno())

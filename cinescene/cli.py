@@ -8,8 +8,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from .config import PRESETS, TINY
+from .config import MEMORY_MODES, PRESETS, TINY
 from .errors import CinesceneError
+from .speed import CACHE_KINDS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,7 +28,7 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--memory", default="none",
-                        choices=("none", "model-offload", "group-offload", "group-offload-leaf", "auto"),
+                        choices=MEMORY_MODES,
                         help="where weights wait while not computing; auto picks from the GPU's free memory")
     parser.add_argument("--fp8", action="store_true", help="store the transformer in fp8 (half the VRAM)")
     parser.add_argument("--vae-tiling", action="store_true", help="decode the video in tiles (less VRAM)")
@@ -65,8 +66,7 @@ def _add_sample_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--height", type=int, default=None, help="multiple of 16 (default: from the image)")
     parser.add_argument("--width", type=int, default=None, help="multiple of 16 (default: from the image)")
     parser.add_argument("--fps", type=int, default=None, help="frame rate of the written mp4 (default 16)")
-    parser.add_argument("--cache", default=None,
-                        choices=("none", "first-block", "taylorseer", "magcache", "magcache-calibrate"),
+    parser.add_argument("--cache", default=None, choices=CACHE_KINDS,
                         help="step caching: skip block computations that change little between steps")
     parser.add_argument("--cache-threshold", type=float, default=None,
                         help="first-block / magcache threshold (higher: faster, rougher)")
@@ -201,12 +201,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
     spec = model_spec(args)
     settings = sample_settings(args, spec)
     # Everything the user typed is checked before the (possibly minutes-long) model load.
-    sampler.validate_settings(settings)
+    lib = library(args)
+    sampler.validate_settings(settings, lib)
     out = sampler.check_output_path(args.out)
     image = media.load_image(args.image)
-    lib = library(args)
-    for choice in settings.adapters:
-        lib.get(choice.name, kind=choice.slot)
     model = loading.get_model(spec)
     bar = _StepBar("denoising", enabled=not args.quiet)
     try:

@@ -8,12 +8,13 @@ import sys
 from typing import Any
 
 from .cli import _add_adapter_args, _add_model_args, _add_sample_args, _StepBar, library, model_spec, sample_settings
+from .config import METRIC_WEIGHTS
 
 
 def add_metrics_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clip-model", default="ViT-B-32", help="open_clip model name")
     parser.add_argument("--clip-pretrained", default="openai", help="open_clip weights tag or a local .safetensors")
-    parser.add_argument("--metric-weights", choices=("pretrained", "fallback", "random"), default=None,
+    parser.add_argument("--metric-weights", choices=METRIC_WEIGHTS, default=None,
                         help="pretrained (default; error if unavailable), fallback (random if unavailable) or "
                              "random; random weights mark numbers uncalibrated. Default for --model tiny: random")
     parser.add_argument("--metrics-device", default="auto")
@@ -57,13 +58,10 @@ def add_eval_parsers(sub: Any) -> None:
 
 
 def metrics_config(args: argparse.Namespace, spec_model: str | None = None) -> Any:
-    from .config import TINY
-    from .metrics import MetricsConfig
+    from .metrics import MetricsConfig, weights_for
 
-    # The tiny model's pictures are noise: scoring them with real CLIP/LPIPS weights (a download) buys nothing.
-    weights = args.metric_weights or ("random" if spec_model == TINY else "pretrained")
-    return MetricsConfig(clip_model=args.clip_model, clip_pretrained=args.clip_pretrained, weights=weights,
-                         device=args.metrics_device)
+    return MetricsConfig(clip_model=args.clip_model, clip_pretrained=args.clip_pretrained,
+                         weights=weights_for(spec_model or "", args.metric_weights), device=args.metrics_device)
 
 
 def warn_uncalibrated(result: dict[str, Any]) -> None:
@@ -78,11 +76,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     spec = model_spec(args)
     settings = sample_settings(args, spec)
     out = compare.check_compare_inputs(settings, args.out)
-    sampler.validate_settings(settings)
-    image = media.load_image(args.image)
     lib = library(args)
-    for choice in settings.adapters:
-        lib.get(choice.name, kind=choice.slot)
+    sampler.validate_settings(settings, lib)
+    image = media.load_image(args.image)
     networks = metrics.get_networks(metrics_config(args, spec.model))
     model = loading.get_model(spec)
     bars: dict[str, _StepBar] = {}
@@ -106,29 +102,18 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     first = media.read_video(args.video)
     second = media.read_video(args.other) if args.other else None
     image = media.load_image(args.image) if args.image else None
-    if second is not None and first.frames.shape != second.frames.shape:
-        # Checked before loading the networks: a clear answer, fast.
-        raise_shape_mismatch(first.frames.shape, second.frames.shape)
-    networks = metrics.get_networks(metrics_config(args))
-    videos = {"a": metrics.score_video(networks, first.frames, args.prompt, image)}
-    pair = difference = None
     if second is not None:
-        videos["b"] = metrics.score_video(networks, second.frames, args.prompt, image)
-        with networks.lock:
-            pair = {"lpips_pair": metrics.lpips_pair(networks, first.frames, second.frames)}
-        difference = {k: videos["b"][k].mean - videos["a"][k].mean for k in videos["a"]}
-    result = metrics.report(networks, videos, pair, difference)
+        # Checked before loading the networks: a clear answer, fast.
+        metrics.check_same_shape(first.frames.shape, second.frames.shape)
+    networks = metrics.get_networks(metrics_config(args))
+    if second is None:
+        result = metrics.report(networks, {"a": metrics.score_video(networks, first.frames, args.prompt, image)})
+    else:
+        result = metrics.score_pair(networks, first.frames, second.frames, args.prompt, image, labels=("a", "b"))
     result["files"] = {"a": args.video, **({"b": args.other} if args.other else {})}
     print(json.dumps(result, indent=2))
     warn_uncalibrated(result)
     return 0
-
-
-def raise_shape_mismatch(a: tuple[int, ...], b: tuple[int, ...]) -> None:
-    from .errors import InputError
-
-    raise InputError(f"the videos differ: {a[0]} frames {a[2]}x{a[1]} against {b[0]} frames {b[2]}x{b[1]}; "
-                     "paired metrics compare frame i with frame i, so they must match")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

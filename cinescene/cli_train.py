@@ -9,16 +9,17 @@ from typing import Any
 
 
 def add_train_parser(sub: Any) -> None:
-    from .train_config import TrainConfig
+    from .config import METRIC_WEIGHTS
+    from .train_config import METHODS, STAGES, TrainConfig
 
     defaults = TrainConfig()
     p = sub.add_parser("train", help="train a style or motion LoRA (or fine-tune fully) on your clips")
     p.add_argument("--config", default=None, help="TOML or YAML file of settings; flags override it")
     p.add_argument("--model", default=None, help="base model: hub id, folder or tiny (default: 480P)")
     p.add_argument("--data", default=None, help="folder of captioned clips and stills")
-    p.add_argument("--stage", choices=("style", "motion", "both"), default=None)
+    p.add_argument("--stage", choices=STAGES, default=None)
     p.add_argument("--name", default=None, help="adapter name (both: NAME-style and NAME-motion)")
-    p.add_argument("--method", choices=("lora", "full"), default=None)
+    p.add_argument("--method", choices=METHODS, default=None)
     p.add_argument("--style-adapter", default=None, help="frozen style adapter for a motion-only run")
     for flag, kind, help_ in (("--rank", int, "LoRA rank"), ("--alpha", float, "LoRA alpha"),
                               ("--learning-rate", float, "AdamW learning rate"), ("--weight-decay", float, None),
@@ -42,7 +43,7 @@ def add_train_parser(sub: Any) -> None:
     p.add_argument("--no-early-stopping", dest="early_stopping", action="store_false", default=None)
     p.add_argument("--no-gradient-checkpointing", dest="gradient_checkpointing", action="store_false", default=None)
     p.add_argument("--fp8-base", action="store_true", default=None, help="store the frozen transformer in fp8")
-    p.add_argument("--metric-weights", choices=("pretrained", "fallback", "random"), default=None)
+    p.add_argument("--metric-weights", choices=METRIC_WEIGHTS, default=None)
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--runs-dir", default=None)
     p.add_argument("--loras", dest="loras_dir", default=None)

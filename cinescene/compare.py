@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from . import atomic, media, metrics, sampler
+from . import atomic, media, metrics, outputs, sampler
 from .adapters import AdapterLibrary
 from .config import SampleSettings
 from .errors import InputError
@@ -36,12 +36,7 @@ def check_compare_inputs(settings: SampleSettings, out_dir: str | os.PathLike[st
         raise InputError("nothing to compare: choose a style or motion adapter for the tuned side")
     if settings.frames < 2:
         raise InputError("compare needs at least 5 frames: temporal metrics look at consecutive frames")
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"the output path is a file, not a folder: {out_dir}")
-    if not out_dir.parent.is_dir():
-        raise InputError(f"the output folder's parent does not exist: {out_dir.parent}")
-    return out_dir
+    return outputs.check_out_folder(out_dir)
 
 
 def compare(
@@ -55,9 +50,7 @@ def compare(
 ) -> CompareResult:
     """Generate base (every slot at 0) and tuned (the chosen adapters) from one seed, score, write DIR/."""
     out_dir = check_compare_inputs(settings, out_dir)
-    sampler.validate_settings(settings)
-    for choice in settings.adapters:
-        library.get(choice.name, kind=choice.slot)
+    sampler.validate_settings(settings, library)
     out_dir.mkdir(exist_ok=True)
 
     def stage(name: str) -> sampler.StepCallback | None:

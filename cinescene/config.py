@@ -26,6 +26,10 @@ SIZE_MULTIPLE = 16  # VAE stride 8 x transformer patch 2
 MAX_PROMPT_CHARS = 2000
 MAX_STEPS = 200
 
+# Choice lists the CLI, the app and the core share; here because this module imports nothing heavy.
+MEMORY_MODES = ("none", "model-offload", "group-offload", "group-offload-leaf", "auto")
+METRIC_WEIGHTS = ("pretrained", "fallback", "random")  # see metrics.MetricsConfig.weights
+
 
 @dataclass(frozen=True)
 class Preset:
@@ -113,7 +117,7 @@ class ModelSpec:
 
     model: str = DEFAULT_MODEL
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
-    memory: str = "none"  # see loading.MEMORY_MODES
+    memory: str = "none"  # one of MEMORY_MODES
     fp8: bool = False  # store the transformer's weights in fp8 (layerwise casting), compute in bf16
     vae_tiling: bool = False
     attention: str = "native"  # a diffusers attention backend

@@ -69,9 +69,9 @@ def gpu(fn: Callable[..., Any], duration: Callable[..., int]) -> Callable[..., A
     return functools.wraps(fn)(spaces.GPU(duration=duration)(fn))
 
 
-def sample_seconds(frames: int, steps: int, area: int, cfg: bool = True) -> int:
-    """A ZeroGPU duration for one generation on an H200-class GPU, with margin: the 14B model does
-    about 3.4 PFLOP per CFG step at 480P and 81 frames, and runs near 0.5 PFLOP/s."""
+def sample_seconds(frames: int, steps: int, area: int, cfg: bool = True, generations: int = 1) -> int:
+    """A ZeroGPU duration for ``generations`` videos on an H200-class GPU, with margin (at most 300 s):
+    the 14B model does about 3.4 PFLOP per CFG step at 480P and 81 frames, and runs near 0.5 PFLOP/s."""
     tokens = ((frames - 1) // 4 + 1) * (area // 256)
     per_step = 3.4e15 * (tokens / 32_760) ** 1.3 * (1.0 if cfg else 0.5)
-    return int(min(300, max(60, 30 + 1.3 * steps * per_step / 0.5e15)))
+    return int(min(300, generations * max(60, 30 + 1.3 * steps * per_step / 0.5e15)))

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from . import atomic, fvd, loading, media, metrics, sampler
+from . import atomic, fvd, loading, media, metrics, outputs, sampler
 from .adapters import AdapterLibrary
 from .config import AdapterChoice, ModelSpec, SampleSettings
 from .errors import InputError
@@ -143,17 +143,14 @@ def run(
     use_fvd: bool = True,
     on_progress: Callable[[int, int, str], None] | None = None,
 ) -> EvalResult:
-    out_dir = Path(out_dir)
-    if not out_dir.parent.is_dir():
-        raise InputError(f"the output folder's parent does not exist: {out_dir.parent}")
+    out_dir = outputs.check_out_folder(out_dir)
     labels = [v.label for v in variants]
     if len(set(labels)) != len(labels) or "base" in labels:
         raise InputError("variant labels must be unique and not 'base'")
     all_variants = [Variant("base"), *variants]
     for variant in all_variants:
-        sampler.validate_settings(dataclasses.replace(template, prompt=items[0].prompt, adapters=variant.adapters))
-        for choice in variant.adapters:
-            library.get(choice.name, kind=choice.slot)
+        sampler.validate_settings(dataclasses.replace(template, prompt=items[0].prompt, adapters=variant.adapters),
+                                  library)
     if template.frames < 5:
         raise InputError("evaluation needs videos of at least 5 frames: temporal metrics compare consecutive frames")
     with_reference = [item for item in items if item.reference is not None]

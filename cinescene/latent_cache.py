@@ -11,7 +11,8 @@ what it touches:
 * ``text/<key>``: the T5 embedding of the caption. Key: caption text and
   text-encoder identity. Editing a caption re-encodes only its text.
 
-Training then needs only the transformer.
+Training then needs only the transformer: it reads the entries through
+:class:`CachedSamples`, in same-shape batches from :class:`BucketBatches`.
 """
 
 from __future__ import annotations
@@ -270,3 +271,45 @@ def blank_condition(pipe: Any, height: int, width: int) -> torch.Tensor:
     latents = normalize(pipe, pipe.vae.encode(blank).latent_dist.mode()).float()
     mask = torch.zeros(1, pipe.vae_scale_factor_temporal, *latents.shape[2:], device=device)
     return torch.cat([mask, latents], dim=1)
+
+
+class CachedSamples(torch.utils.data.Dataset):
+    """What a training step reads for one sample: its cached tensors, nothing decoded or encoded again."""
+
+    def __init__(self, cache: LatentCache, samples: list[Sample]) -> None:
+        self.cache, self.samples = cache, samples
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        data = self.cache.load(self.samples[index])
+        return {k: data[k] for k in ("latents", "condition", "prompt_embeds", "image_embeds")}
+
+
+class BucketBatches(torch.utils.data.Sampler):
+    """Batches of samples with one shape (bucket and frame count), in an order fixed by (seed, epoch).
+
+    A pure function of its epoch, so a resumed run sees exactly the batches it would have seen.
+    """
+
+    def __init__(self, samples: list[Sample], batch_size: int, seed: int) -> None:
+        self.samples, self.batch_size, self.seed, self.epoch = samples, batch_size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _batches(self) -> list[list[int]]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        groups: dict[tuple[int, int, int], list[int]] = {}
+        for index in rng.permutation(len(self.samples)):
+            s = self.samples[index]
+            groups.setdefault((s.height, s.width, s.frames), []).append(int(index))
+        batches = [g[i:i + self.batch_size] for g in groups.values() for i in range(0, len(g), self.batch_size)]
+        return [batches[i] for i in rng.permutation(len(batches))]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._batches())
+
+    def __len__(self) -> int:
+        return len(self._batches())

@@ -21,11 +21,10 @@ from typing import Any
 
 import torch
 
-from .config import HUB_480P, HUB_720P, TINY, ModelDefaults, ModelSpec
+from .config import HUB_480P, HUB_720P, MEMORY_MODES, TINY, ModelDefaults, ModelSpec
 from .errors import InputError, ModelNotFoundError
 from .slots import SlotState
 
-MEMORY_MODES = ("none", "model-offload", "group-offload", "group-offload-leaf", "auto")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 # Tiny configs: every dimension as small as the classes allow while keeping the
@@ -61,7 +60,6 @@ TINY_IMAGE_ENCODER = dict(
     image_size=32,
     patch_size=4,
 )
-TINY_MAX_SEQUENCE_LENGTH = 512
 
 
 @dataclass
@@ -137,6 +135,22 @@ def resolve_device(name: str = "auto") -> torch.device:
     if device.type == "cuda" and not cuda_available():
         raise InputError(f"device {name!r} asked for, but this machine has no CUDA device")
     return device
+
+
+def compute_dtype(device: torch.device) -> torch.dtype:
+    """What the transformer computes in: bf16 on a GPU, fp32 on a CPU (bf16 matmuls are slow there)."""
+    return torch.bfloat16 if device.type == "cuda" else torch.float32
+
+
+def enable_fp8_storage(transformer: Any, device: torch.device) -> None:
+    """Store the transformer's weights in fp8 and compute in the usual dtype (once per transformer).
+
+    Norms and embeddings stay as they are (diffusers' skip list); LoRA layers added later are not hooked.
+    """
+    if getattr(transformer, "_cinescene_fp8", False):
+        return
+    transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=compute_dtype(device))
+    transformer._cinescene_fp8 = True
 
 
 def defaults_for(model_id: str) -> ModelDefaults:
@@ -249,9 +263,7 @@ def load_model(spec: ModelSpec) -> LoadedModel:
         pipe.transformer = load_transformer(spec.transformer, pipe.transformer, device)
         model_id = f"{model_id}+{Path(spec.transformer).name}"
     if spec.fp8:
-        # fp8 storage, compute in the usual dtype; norms and embeddings stay as they are (diffusers' skip list).
-        compute = torch.bfloat16 if device.type == "cuda" else torch.float32
-        pipe.transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=compute)
+        enable_fp8_storage(pipe.transformer, device)
     _place(pipe, spec, device)
     model = LoadedModel(
         pipe=pipe,
@@ -315,8 +327,7 @@ def load_transformer(folder: str, base: Any, device: torch.device) -> Any:
         raise InputError(f"{folder} is not a WanTransformer3DModel folder (no config.json naming that class)")
     if fingerprint(transformer_config_of(folder)) != fingerprint(base.config):
         raise InputError(f"the transformer in {folder} has other dimensions than the base model's")
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    return WanTransformer3DModel.from_pretrained(folder, torch_dtype=dtype).eval()
+    return WanTransformer3DModel.from_pretrained(folder, torch_dtype=compute_dtype(device)).eval()
 
 
 def transformer_config_of(folder: str) -> dict[str, Any]:
@@ -376,7 +387,7 @@ def _from_pretrained(model_id: str, source: str, device: torch.device) -> Any:
     from diffusers import WanImageToVideoPipeline
     from huggingface_hub.constants import HF_HUB_CACHE
 
-    compute = torch.bfloat16 if device.type == "cuda" else torch.float32
+    compute = compute_dtype(device)
     # The VAE and the CLIP image encoder stay in fp32 as the Wan authors and the
     # diffusers docs recommend: bf16 there costs visible quality for little memory.
     dtypes = {"default": compute, "vae": torch.float32, "image_encoder": torch.float32}

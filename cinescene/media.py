@@ -19,8 +19,6 @@ from .errors import InputError
 # mistake, never a frame a video model can use.
 MAX_IMAGE_PIXELS = 64_000_000
 MIN_IMAGE_SIDE = 16
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
-VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".avi")
 
 
 def load_image(path: str | os.PathLike[str]) -> Image.Image:

@@ -27,7 +27,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .config import METRIC_WEIGHTS, TINY
 from .errors import InputError
+from .loading import resolve_device
 
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"  # what torchvision (and so lpips) looks for in torch's hub cache
 
@@ -96,13 +98,12 @@ class MetricNetworks:
         }
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+def weights_for(model: str, requested: str | None = None) -> str:
+    """The weight policy for scoring ``model``'s videos: as requested, else random for tiny, else pretrained.
 
-
-WEIGHT_POLICIES = ("pretrained", "fallback", "random")
+    The tiny model's pictures are noise: scoring them with downloaded CLIP/LPIPS weights buys nothing.
+    """
+    return requested or ("random" if model == TINY else "pretrained")
 
 
 def _load_clip(cfg: MetricsConfig, notes: list[str]) -> tuple[Any, Any, Any, bool]:
@@ -163,10 +164,10 @@ def _lpips(lpips: Any, cfg: MetricsConfig, random_trunk: bool) -> Any:
 
 
 def load_networks(cfg: MetricsConfig) -> MetricNetworks:
-    if cfg.weights not in WEIGHT_POLICIES:
-        raise InputError(f"metric weights {cfg.weights!r}: choose {', '.join(WEIGHT_POLICIES)}")
+    if cfg.weights not in METRIC_WEIGHTS:
+        raise InputError(f"metric weights {cfg.weights!r}: choose {', '.join(METRIC_WEIGHTS)}")
     notes: list[str] = []
-    device = _device(cfg.device)
+    device = resolve_device(cfg.device)
     # Random fallbacks must not depend on whatever the caller's global RNG holds.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
@@ -247,14 +248,17 @@ def _lpips_batched(nets: MetricNetworks, a: np.ndarray, b: np.ndarray) -> list[f
     return values
 
 
+def check_same_shape(a: tuple[int, ...], b: tuple[int, ...]) -> None:
+    """Paired metrics compare frame i with frame i: both videos need the same frame count and size."""
+    if tuple(a) != tuple(b):
+        raise InputError(f"the videos differ: {a[0]} frames {a[2]}x{a[1]} against {b[0]} frames {b[2]}x{b[1]}; "
+                         "paired metrics compare frame i with frame i, so they must match")
+
+
 def lpips_pair(nets: MetricNetworks, a: np.ndarray, b: np.ndarray) -> Series:
     """LPIPS of frame i of ``a`` against frame i of ``b``. Both videos must have the same frame count and size."""
     a, b = _check_frames(a, "first video"), _check_frames(b, "second video")
-    if a.shape != b.shape:
-        raise InputError(
-            f"videos differ in shape: {a.shape[0]} frames {a.shape[2]}x{a.shape[1]} against {b.shape[0]} frames "
-            f"{b.shape[2]}x{b.shape[1]}; paired metrics compare frame i with frame i, so they must match"
-        )
+    check_same_shape(a.shape, b.shape)
     return Series(_lpips_batched(nets, a, b), nets.lpips_calibrated, higher_is_better=False)
 
 
@@ -286,12 +290,13 @@ def score_video(nets: MetricNetworks, frames: np.ndarray, prompt: str | None = N
 
 
 def score_pair(nets: MetricNetworks, base: np.ndarray, tuned: np.ndarray, prompt: str | None = None,
-               image: Image.Image | None = None) -> dict[str, Any]:
-    """Both videos' scores, their paired LPIPS, and tuned minus base for every shared metric."""
-    videos = {"base": score_video(nets, base, prompt, image), "tuned": score_video(nets, tuned, prompt, image)}
+               image: Image.Image | None = None, labels: tuple[str, str] = ("base", "tuned")) -> dict[str, Any]:
+    """Both videos' scores, their paired LPIPS, and second minus first for every shared metric."""
+    first, second = labels
+    videos = {first: score_video(nets, base, prompt, image), second: score_video(nets, tuned, prompt, image)}
     with nets.lock:
         pair = {"lpips_pair": lpips_pair(nets, base, tuned)}
-    difference = {name: videos["tuned"][name].mean - videos["base"][name].mean for name in videos["base"]}
+    difference = {name: videos[second][name].mean - videos[first][name].mean for name in videos[first]}
     return report(nets, videos, pair, difference)
 
 

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import re
+from pathlib import PurePath
 
 from .errors import InputError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _RESERVED = {"none", "con", "prn", "aux", "nul"}
+
+
+def from_filename(filename: str, fallback: str) -> str:
+    """A plain name made from an uploaded file's name (its stem, other characters replaced by '-')."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", PurePath(filename).stem).strip("-._")
+    return re.sub(r"\.\.+", ".", name)[:64].rstrip(".") or fallback
 
 
 def check_plain_name(name: str, what: str) -> str:

@@ -1,4 +1,4 @@
-"""Where generated files go: one fresh, unguessable folder per request, and their cleanup."""
+"""Where generated files go: a fresh, unguessable folder per app request, checked folders for the CLI, cleanup."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import threading
 import time
 from pathlib import Path
 
+from .errors import InputError
+
 DEFAULT_OUTPUTS = Path(os.environ.get("CINESCENE_OUTPUTS", "outputs"))
 _REQUEST_DIR = re.compile(r"^[a-z]+-\d{8}-\d{6}-[0-9a-f]{8}$")
 
@@ -21,6 +23,16 @@ def new_request_dir(root: str | os.PathLike[str] = DEFAULT_OUTPUTS, kind: str = 
     folder = Path(root) / f"{kind}-{stamp}-{secrets.token_hex(4)}"
     folder.mkdir(parents=True, exist_ok=False)
     return folder
+
+
+def check_out_folder(out_dir: str | os.PathLike[str]) -> Path:
+    """An output folder the user named: it may exist (as a folder), and its parent must."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"the output path is a file, not a folder: {out_dir}")
+    if not out_dir.parent.is_dir():
+        raise InputError(f"the output folder's parent does not exist: {out_dir.parent}")
+    return out_dir
 
 
 def cleanup(root: str | os.PathLike[str], max_age_hours: float, max_bytes: int, now: float | None = None) -> list[Path]:

@@ -48,8 +48,11 @@ class SampleResult:
     record_path: Path | None = None
 
 
-def validate_settings(settings: SampleSettings) -> None:
-    """Raise InputError naming the first unusable value; nothing else is checked here."""
+def validate_settings(settings: SampleSettings, library: AdapterLibrary | None = None) -> None:
+    """Raise InputError naming the first unusable value; with ``library``, every chosen adapter must be in it.
+
+    Cheap on purpose: callers run it before loading a model or reading an image.
+    """
     if not isinstance(settings.prompt, str) or not settings.prompt.strip():
         raise InputError("the prompt is empty: describe the shot")
     if len(settings.prompt) > MAX_PROMPT_CHARS:
@@ -97,6 +100,9 @@ def validate_settings(settings: SampleSettings) -> None:
             raise InputError(f"{name} must be a positive multiple of {SIZE_MULTIPLE}, got {value}")
         if value > MAX_SIDE:
             raise InputError(f"{name} must be at most {MAX_SIDE}, got {value}")
+    if library is not None:
+        for choice in settings.adapters:
+            library.get(choice.name, kind=choice.slot)
 
 
 def resolve_settings(settings: SampleSettings, image_size: tuple[int, int]) -> SampleSettings:

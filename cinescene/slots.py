@@ -163,13 +163,13 @@ def prepare(pipe: Any, state: SlotState, names: tuple[str, ...] = DEFAULT_SLOTS)
     # others need tensor scalings too, or changing a strength would recompile a compiled transformer.
     compiled = getattr(transformer, "_cinescene_compiled", False)
     prepare_model_for_compiled_hotswap(transformer, check_compiled="warn" if compiled else "ignore")
-    _lora_to_compute_dtype(transformer)
+    lora_to_compute_dtype(transformer)
     state.ready += todo
     transformer.set_adapter(_active_adapters(state))
     set_strengths(pipe, {name: 0.0 for name in todo})
 
 
-def _lora_to_compute_dtype(transformer: torch.nn.Module) -> None:
+def lora_to_compute_dtype(transformer: torch.nn.Module) -> None:
     """peft creates LoRA weights in the base layer's dtype; with fp8 storage of the base that would be fp8 too."""
     target = torch.bfloat16 if next(transformer.parameters()).is_cuda else torch.float32
     for name, param in transformer.named_parameters():
@@ -194,7 +194,7 @@ def load_into_slot(pipe: Any, state: SlotState, spec: SlotSpec, name: str, sha25
         side = f"{spec.name}_side"
         with _quiet_peft():
             pipe.load_lora_weights(str(path), adapter_name=side)
-        _lora_to_compute_dtype(pipe.transformer)
+        lora_to_compute_dtype(pipe.transformer)
         state.loaded[spec.name] = _Loaded(name, sha256, side, False)
     pipe.transformer.set_adapter(_active_adapters(state))
 

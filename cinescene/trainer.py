@@ -17,17 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from . import atomic, checkpoints, lora_formats, media, metrics, sampler, slots
+from . import atomic, checkpoints, lora_formats, slots, validation
 from .adapters import AdapterLibrary
-from .config import DEFAULT_NEGATIVE_PROMPT, PRESETS, TINY, ModelSpec
+from .config import DEFAULT_NEGATIVE_PROMPT, PRESETS, ModelSpec
 from .data import Dataset, scan
 from .errors import InputError
 from .faults import failpoint
-from .latent_cache import STYLE_VALIDATION_FRAMES, LatentCache, Sample, component_id, plan
-from .loading import LoadedModel, defaults_for, load_model
+from .latent_cache import BucketBatches, CachedSamples, LatentCache, Sample, component_id, plan
+from .loading import LoadedModel, defaults_for, enable_fp8_storage, load_model
 from .objective import TimestepSampler, flow_matching_loss
 from .train_config import TrainConfig
 from .train_log import TrainLog
@@ -50,46 +49,6 @@ class TrainResult:
     stages: list[StageResult] = field(default_factory=list)
     cache_stats: dict[str, int] = field(default_factory=dict)
     dataset: dict[str, Any] = field(default_factory=dict)
-
-
-class CachedSamples(torch.utils.data.Dataset):
-    def __init__(self, cache: LatentCache, samples: list[Sample]) -> None:
-        self.cache, self.samples = cache, samples
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        data = self.cache.load(self.samples[index])
-        return {k: data[k] for k in ("latents", "condition", "prompt_embeds", "image_embeds")}
-
-
-class BucketBatches(torch.utils.data.Sampler):
-    """Batches of samples with one shape (bucket and frame count), in an order fixed by (seed, epoch).
-
-    A pure function of its epoch, so a resumed run sees exactly the batches it would have seen.
-    """
-
-    def __init__(self, samples: list[Sample], batch_size: int, seed: int) -> None:
-        self.samples, self.batch_size, self.seed, self.epoch = samples, batch_size, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def _batches(self) -> list[list[int]]:
-        rng = np.random.default_rng([self.seed, self.epoch])
-        groups: dict[tuple[int, int, int], list[int]] = {}
-        for index in rng.permutation(len(self.samples)):
-            s = self.samples[index]
-            groups.setdefault((s.height, s.width, s.frames), []).append(int(index))
-        batches = [g[i:i + self.batch_size] for g in groups.values() for i in range(0, len(g), self.batch_size)]
-        return [batches[i] for i in rng.permutation(len(batches))]
-
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        return iter(self._batches())
-
-    def __len__(self) -> int:
-        return len(self._batches())
 
 
 class Trainer:
@@ -214,12 +173,9 @@ class Trainer:
         if c.method == "full":
             transformer.requires_grad_(True)
             return [p for p in transformer.parameters()]
-        if c.fp8_base and not getattr(transformer, "_cinescene_fp8", False):
-            # Frozen base weights stored in fp8, computed in bf16; LoRA layers added afterwards stay unhooked.
-            transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn,
-                                                 compute_dtype=torch.bfloat16 if torch.cuda.is_available()
-                                                 else torch.float32)
-            transformer._cinescene_fp8 = True
+        if c.fp8_base:
+            # Frozen base weights stored in fp8; LoRA layers added afterwards stay unhooked.
+            enable_fp8_storage(transformer, self.accelerator.device)
         active = []
         if frozen_style and "style" not in (getattr(transformer, "peft_config", None) or {}):
             info = self.library.get(frozen_style, kind="style")
@@ -236,9 +192,7 @@ class Trainer:
         # peft's set_adapter marks every active adapter trainable; only this stage's LoRA may learn.
         for name, param in transformer.named_parameters():
             param.requires_grad_("lora_" in name and f".{stage}." in name)
-            if "lora_" in name and param.dtype == torch.float8_e4m3fn:
-                # peft creates LoRA weights in the base layer's dtype; fp8 storage is for the base only.
-                param.data = param.data.float()
+        slots.lora_to_compute_dtype(transformer)
         # Trainable weights in fp32 whatever the base's dtype: bf16 updates of 3e-5 vanish in rounding.
         cast_training_params(transformer, dtype=torch.float32)
         return [p for p in transformer.parameters() if p.requires_grad]
@@ -356,7 +310,9 @@ class Trainer:
         c, accelerator = self.config, self.accelerator
         improved = False
         if accelerator.is_main_process:
-            scores, video = self._validation_sample(model, cache, sample, run_dir, state["step"])
+            scores, video = validation.sample_and_score(
+                model, cache, sample, self.config, self.accelerator,
+                _ensure(run_dir / "validation") / f"step_{state['step']:07d}.mp4")
             best = state["best"]
             improved = best is None or scores["lpips"] < best["lpips"] - c.min_delta
             if improved:
@@ -370,38 +326,6 @@ class Trainer:
                        "best": improved, "best_step": state["best"]["step"]})
         flags = torch.tensor([float(state["evals_since_best"] >= c.patience)], device=accelerator.device)
         return bool(accelerator.reduce(flags, reduction="sum").item() > 0)
-
-    def _validation_sample(self, model: LoadedModel, cache: LatentCache, sample: Sample, run_dir: Path,
-                           step: int) -> tuple[dict[str, float], Path]:
-        from PIL import Image
-
-        c = self.config
-        data = cache.load(sample)
-        reference = data["frames"].numpy()
-        frames = sample.frames if sample.frames > 1 else STYLE_VALIDATION_FRAMES
-        networks = metrics.get_networks(metrics.MetricsConfig(
-            weights=c.metric_weights or ("random" if c.model == TINY else "pretrained")))
-        pipe = model.pipe
-        negative = cache.load_text(DEFAULT_NEGATIVE_PROMPT)
-        sampler.apply_shift(pipe, PRESETS[c.preset or defaults_for(c.model).preset].shift)
-        with torch.no_grad(), self.accelerator.autocast():
-            # Cached text embeddings spare the (large) text encoder; the pipeline insists on encoding the
-            # image itself (it refuses image and image_embeds together), which it can do from the CPU.
-            output = pipe(image=Image.fromarray(reference[0]), prompt_embeds=data["prompt_embeds"][None],
-                          negative_prompt_embeds=negative[None],
-                          height=sample.height, width=sample.width, num_frames=frames,
-                          num_inference_steps=c.val_steps, guidance_scale=c.val_guidance,
-                          generator=torch.Generator("cpu").manual_seed(c.seed), output_type="np")
-        generated = media.to_uint8(output.frames[0])
-        if reference.shape[0] == 1:  # a still: how far does the shot drift from its look
-            reference = np.repeat(reference, generated.shape[0], axis=0)
-        with networks.lock:
-            lpips = metrics.lpips_pair(networks, generated, reference[:generated.shape[0]])
-            text = metrics.clip_text_features(networks, sample.item.caption)
-            clip = (metrics.clip_image_features(networks, generated) @ text).mean().item()
-        video = media.write_video(generated, _ensure(run_dir / "validation") / f"step_{step:07d}.mp4")
-        scores = {"lpips": lpips.mean, "clip_text": clip, "calibrated": networks.lpips_calibrated}
-        return scores, video
 
     # -- saving --------------------------------------------------------------------------------------------
 
@@ -450,9 +374,7 @@ class Trainer:
             shutil.rmtree(tmp, ignore_errors=True)
             transformer.save_pretrained(tmp)
             atomic.write_json(tmp / "cinescene.json", {"base_model": c.model, "trained_on": dataset.summary(), **extra})
-            if folder.exists():
-                shutil.rmtree(folder)
-            tmp.rename(folder)
+            atomic.replace_dir(tmp, folder)
             return str(folder)
         trained = {f"transformer.{k}": v for k, v in self._trainable_state(model, stage).items()}
         metadata = {"lora_adapter_metadata": {"transformer.r": c.rank, "transformer.lora_alpha": c.alpha}}
@@ -463,32 +385,10 @@ class Trainer:
         return info.name
 
     def _register_hooks(self, stage: str) -> None:
-        """Checkpoints hold only the trainable LoRA weights (accelerate would save the whole transformer)."""
         self._stage = stage  # read by the hooks at call time, so one registration serves every stage
-        if self.config.method == "full" or getattr(self, "_hooked", False):
-            return
-        from peft import get_peft_model_state_dict, set_peft_model_state_dict
-        from safetensors.torch import load_file, save_file
-
-        accelerator = self.accelerator
-
-        def save_hook(models: list[Any], weights: list[Any], output_dir: str) -> None:
-            if accelerator.is_main_process:
-                for model in models:
-                    state = get_peft_model_state_dict(accelerator.unwrap_model(model), adapter_name=self._stage)
-                    save_file({k: v.detach().cpu().contiguous() for k, v in state.items()},
-                              str(Path(output_dir) / "adapter.safetensors"))
-            weights.clear()
-
-        def load_hook(models: list[Any], input_dir: str) -> None:
-            while models:
-                model = models.pop()
-                state = load_file(str(Path(input_dir) / "adapter.safetensors"))
-                set_peft_model_state_dict(accelerator.unwrap_model(model), state, adapter_name=self._stage)
-
-        accelerator.register_save_state_pre_hook(save_hook)
-        accelerator.register_load_state_pre_hook(load_hook)
-        self._hooked = True
+        if self.config.method == "lora" and not getattr(self, "_hooked", False):
+            checkpoints.keep_only_lora(self.accelerator, lambda: self._stage)
+            self._hooked = True
 
 
 def _best_step(state: dict[str, Any]) -> int | None:

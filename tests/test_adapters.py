@@ -10,6 +10,7 @@ import pytest
 from cinescene import adapters, loading
 from cinescene.adapters import AdapterLibrary
 from cinescene.errors import InputError
+from cinescene.names import from_filename
 
 import lora_fixtures as lf
 from conftest import files_under
@@ -78,9 +79,9 @@ def test_empty_name_is_refused_where_no_file_name_can_stand_in():
 
 
 def test_suggested_names_are_safe():
-    assert adapters.suggest_name("My Cool LoRA (v2).safetensors") == "My-Cool-LoRA-v2"
-    assert adapters.suggest_name("../../etc/passwd.safetensors") == "passwd"
-    adapters.check_name(adapters.suggest_name("..weird...name.safetensors"))
+    assert from_filename("My Cool LoRA (v2).safetensors", "adapter") == "My-Cool-LoRA-v2"
+    assert from_filename("../../etc/passwd.safetensors", "adapter") == "passwd"
+    adapters.check_name(from_filename("..weird...name.safetensors", "adapter"))
 
 
 def test_duplicate_names_are_refused_across_kinds(library, transformer, tmp_path):

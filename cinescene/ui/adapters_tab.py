@@ -7,7 +7,7 @@ from typing import Any
 
 import gradio as gr
 
-from ..adapters import KINDS
+from ..adapters import KINDS, MAX_DESCRIPTION_CHARS, check_kind
 from ..errors import CinesceneError
 from .common import GPU_QUEUE, AppContext, adapter_dropdown_choices, user_error
 
@@ -28,8 +28,7 @@ def import_adapter(ctx: AppContext, file: str | None, kind: str, name: str, desc
     try:
         if not file:
             raise CinesceneError("no file: choose a .safetensors LoRA to import")
-        if kind not in KINDS:
-            raise CinesceneError(f"choose the adapter kind: {' or '.join(KINDS)}")
+        check_kind(kind)  # before the model load
         model = ctx.model()
         source = Path(file)
         info = ctx.library.import_file(
@@ -69,7 +68,7 @@ def adapters_tab(ctx: AppContext, dropdowns: list[tuple[str, gr.Dropdown]]) -> t
                            file_types=[".safetensors"], type="filepath", elem_id="ad-file")
             kind = gr.Radio(list(KINDS), value="style", label="Kind", elem_id="ad-kind")
             name = gr.Textbox(label="Name (empty: from the file name)", max_length=64, elem_id="ad-name")
-            description = gr.Textbox(label="Description", max_length=2000)
+            description = gr.Textbox(label="Description", max_length=MAX_DESCRIPTION_CHARS)
             strength = gr.Number(value=1.0, label="Default strength")
             do_import = gr.Button("Import", variant="primary", elem_id="ad-import")
         with gr.Column():

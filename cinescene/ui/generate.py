@@ -11,7 +11,7 @@ from typing import Any
 import gradio as gr
 
 from .. import deploy, loading, media, outputs, sampler
-from ..config import MAX_FRAMES, PRESETS, AdapterChoice, ModelSpec, SampleSettings
+from ..config import MAX_FRAMES, MAX_PROMPT_CHARS, MEMORY_MODES, PRESETS, AdapterChoice, ModelSpec, SampleSettings
 from ..errors import CinesceneError
 from .common import (
     GPU_QUEUE,
@@ -28,7 +28,7 @@ from .common import (
 class ShotInputs:
     """The widgets that describe one shot; ``components`` is their order as handler arguments."""
 
-    image: gr.Image
+    image: gr.File
     prompt: gr.Textbox
     style: gr.Dropdown
     motion: gr.Dropdown
@@ -55,7 +55,7 @@ def shot_inputs(ctx: AppContext, prefix: str) -> ShotInputs:
         image = gr.File(label="First frame (png, jpg, webp)", file_types=["image"], type="filepath",
                         elem_id=f"{prefix}-image", height=140)
         preview = gr.Image(label="Preview", interactive=False, height=140, elem_id=f"{prefix}-preview")
-    prompt = gr.Textbox(label="Prompt", lines=3, max_length=2000, elem_id=f"{prefix}-prompt",
+    prompt = gr.Textbox(label="Prompt", lines=3, max_length=MAX_PROMPT_CHARS, elem_id=f"{prefix}-prompt",
                         placeholder="A slow dolly-in on ..., golden hour, 35mm film grain")
     with gr.Row():
         # Custom values allowed: the library changes under a loaded page (CLI imports, API calls), and the
@@ -77,7 +77,7 @@ def shot_inputs(ctx: AppContext, prefix: str) -> ShotInputs:
         seed = gr.Number(value=0, precision=0, label="Seed", minimum=0, elem_id=f"{prefix}-seed")
         dice = gr.Button("🎲 Random seed", size="sm")
     with gr.Accordion("Advanced", open=False):
-        negative = gr.Textbox(label="Negative prompt", lines=2, max_length=2000,
+        negative = gr.Textbox(label="Negative prompt", lines=2, max_length=MAX_PROMPT_CHARS,
                               value=defaults.settings().negative_prompt)
         shift = gr.Number(value=None, label="Flow shift (empty: 3.0 at 480P, 5.0 at 720P)")
         with gr.Row():
@@ -98,7 +98,7 @@ def shot_inputs(ctx: AppContext, prefix: str) -> ShotInputs:
                                 elem_id=f"{prefix}-cache")
             cache_threshold = gr.Number(value=None, label="Cache threshold (empty: default)")
         with gr.Row():
-            memory = gr.Dropdown(list(loading.MEMORY_MODES), value=spec.memory, label="Memory mode")
+            memory = gr.Dropdown(list(MEMORY_MODES), value=spec.memory, label="Memory mode")
             attention = gr.Dropdown(speed_options.attention_backends(), value=spec.attention,
                                     label="Attention backend")
         with gr.Row():
@@ -141,18 +141,13 @@ def shot_settings(ctx: AppContext, v: dict[str, Any]) -> tuple[Any, SampleSettin
         width=int_or_none(v.get("width")), adapters=adapters, cache=v.get("cache") or "none",
         cache_threshold=float(v["cache_threshold"]) if v.get("cache_threshold") else None,
     )
-    sampler.validate_settings(settings)
+    sampler.validate_settings(settings, ctx.library)
     spec = dataclasses.replace(
         ctx.spec, memory=v.get("memory") or ctx.spec.memory, fp8=bool(v.get("fp8", ctx.spec.fp8)),
         attention=v.get("attention") or ctx.spec.attention, compile=bool(v.get("compile_blocks", ctx.spec.compile)),
         vae_tiling=bool(v.get("vae_tiling", ctx.spec.vae_tiling)),
     )
-    if spec.memory not in loading.MEMORY_MODES:
-        raise CinesceneError(f"unknown memory mode {spec.memory!r}")
-    image = media.load_image(v["image"])
-    for choice in adapters:
-        ctx.library.get(choice.name, kind=choice.slot)
-    return image, settings, spec
+    return media.load_image(v["image"]), settings, spec
 
 
 def generate(ctx: AppContext, values: dict[str, Any], progress: gr.Progress) -> tuple[str, dict[str, Any]]:
@@ -190,12 +185,11 @@ def shot_handler(ctx: AppContext, fn: Callable[..., Any], generations: int = 1) 
     def duration(*args: Any, **kwargs: Any) -> int:
         values = dict(zip(SHOT_FIELDS, args))
         try:
-            area = PRESETS[values.get("preset") or "480P"].area
-            seconds = deploy.sample_seconds(int(values["frames"]), int(values["steps"]), area,
-                                            cfg=float(values["guidance"]) > 1)
+            return deploy.sample_seconds(int(values["frames"]), int(values["steps"]),
+                                         PRESETS[values.get("preset") or "480P"].area,
+                                         cfg=float(values["guidance"]) > 1, generations=generations)
         except (KeyError, TypeError, ValueError):
-            seconds = 120  # bad input fails fast anyway
-        return min(300, seconds * generations)
+            return 120  # bad input fails fast anyway
 
     return deploy.gpu(handler, duration)
 

@@ -1,0 +1,50 @@
+"""A training run's validation: a short sample from a held-out clip's first frame, scored against that clip.
+
+LPIPS against the clip drives early stopping (lower is closer to the crew's own
+footage); CLIP-SIM to its caption is reported beside it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from . import media, metrics, sampler
+from .config import DEFAULT_NEGATIVE_PROMPT, PRESETS
+from .latent_cache import STYLE_VALIDATION_FRAMES, LatentCache, Sample
+from .loading import LoadedModel, defaults_for
+from .train_config import TrainConfig
+
+
+def sample_and_score(model: LoadedModel, cache: LatentCache, sample: Sample, config: TrainConfig, accelerator: Any,
+                     video_path: Path) -> tuple[dict[str, Any], Path]:
+    """Generate the validation shot, write it to ``video_path`` and return its scores."""
+    data = cache.load(sample)
+    reference = data["frames"].numpy()
+    frames = sample.frames if sample.frames > 1 else STYLE_VALIDATION_FRAMES
+    networks = metrics.get_networks(metrics.MetricsConfig(weights=metrics.weights_for(config.model,
+                                                                                      config.metric_weights)))
+    pipe = model.pipe
+    negative = cache.load_text(DEFAULT_NEGATIVE_PROMPT)
+    sampler.apply_shift(pipe, PRESETS[config.preset or defaults_for(config.model).preset].shift)
+    with torch.no_grad(), accelerator.autocast():
+        # Cached text embeddings spare the (large) text encoder; the pipeline insists on encoding the
+        # image itself (it refuses image and image_embeds together), which it can do from the CPU.
+        output = pipe(image=Image.fromarray(reference[0]), prompt_embeds=data["prompt_embeds"][None],
+                      negative_prompt_embeds=negative[None],
+                      height=sample.height, width=sample.width, num_frames=frames,
+                      num_inference_steps=config.val_steps, guidance_scale=config.val_guidance,
+                      generator=torch.Generator("cpu").manual_seed(config.seed), output_type="np")
+    generated = media.to_uint8(output.frames[0])
+    if reference.shape[0] == 1:  # a still: how far does the shot drift from its look
+        reference = np.repeat(reference, generated.shape[0], axis=0)
+    with networks.lock:
+        lpips = metrics.lpips_pair(networks, generated, reference[:generated.shape[0]])
+        text = metrics.clip_text_features(networks, sample.item.caption)
+        clip = (metrics.clip_image_features(networks, generated) @ text).mean().item()
+    video = media.write_video(generated, video_path)
+    return {"lpips": lpips.mean, "clip_text": clip, "calibrated": networks.lpips_calibrated}, video
