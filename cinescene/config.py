@@ -25,6 +25,7 @@ MAX_SIDE = 1280
 SIZE_MULTIPLE = 16  # VAE stride 8 x transformer patch 2
 MAX_PROMPT_CHARS = 2000
 MAX_STEPS = 200
+MAX_TEXT_TOKENS = 512  # WanImageToVideoPipeline pads every prompt to 512 T5 tokens
 
 # Choice lists the CLI, the app and the core share; here because this module imports nothing heavy.
 MEMORY_MODES = ("none", "model-offload", "group-offload", "group-offload-leaf", "auto")

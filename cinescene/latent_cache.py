@@ -30,12 +30,12 @@ import torch
 from PIL import Image
 
 from . import atomic, media
+from .config import MAX_TEXT_TOKENS
 from .data import DataItem
 from .errors import InputError
 from .faults import failpoint
 
 CACHE_VERSION = 1
-MAX_SEQUENCE_LENGTH = 512  # what WanImageToVideoPipeline.__call__ pads prompts to
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ class LatentCache:
 
     def text_path(self, caption: str) -> Path:
         key = _key({"caption": caption, "text_encoder": self.encoder_id["text_encoder"],
-                    "model": self.encoder_id["model"], "max_length": MAX_SEQUENCE_LENGTH})
+                    "model": self.encoder_id["model"], "max_length": MAX_TEXT_TOKENS})
         return self.root / "text" / f"{key}.safetensors"
 
     def build(self, pipe: Any, samples: list[Sample], extra_captions: list[str] = (),
@@ -198,7 +198,7 @@ class LatentCache:
         from safetensors.torch import save_file
 
         embeds, _ = pipe.encode_prompt(caption, do_classifier_free_guidance=False,
-                                       max_sequence_length=MAX_SEQUENCE_LENGTH, device=pipe._execution_device)
+                                       max_sequence_length=MAX_TEXT_TOKENS, device=pipe._execution_device)
         embeds = embeds[0].float().cpu()
         # The pipeline zero-pads to 512 tokens; store only the real ones and pad again on load.
         length = int((embeds.abs().sum(-1) > 0).nonzero().max()) + 1 if embeds.abs().sum() > 0 else 1
@@ -238,7 +238,7 @@ class LatentCache:
         from safetensors.torch import load_file
 
         embeds = load_file(str(self.text_path(caption)))["prompt_embeds"]
-        return torch.cat([embeds, embeds.new_zeros(MAX_SEQUENCE_LENGTH - embeds.shape[0], embeds.shape[1])])
+        return torch.cat([embeds, embeds.new_zeros(MAX_TEXT_TOKENS - embeds.shape[0], embeds.shape[1])])
 
 
 def normalize(pipe: Any, latents: torch.Tensor) -> torch.Tensor:

@@ -205,19 +205,23 @@ def build_tiny_pipeline(seed: int = 0) -> Any:
 
 
 _CONFIGS = Path(__file__).resolve().parent / "model_configs"
-_SHIPPED_TRANSFORMER_CONFIGS = {
-    HUB_480P: _CONFIGS / "wan2.1-i2v-14b.transformer.json",
-    HUB_720P: _CONFIGS / "wan2.1-i2v-14b.transformer.json",
-}
+_SHIPPED = {HUB_480P: "wan2.1-i2v-14b", HUB_720P: "wan2.1-i2v-14b"}  # one architecture, two resolutions
+PARTS = ("transformer", "vae", "text_encoder", "image_encoder")
+
+
+def shipped_config(model: str, part: str) -> dict[str, Any] | None:
+    """The config of one part of a real model, as shipped in ``model_configs/`` (offline); None if not shipped."""
+    if model not in _SHIPPED:
+        return None
+    return json.loads((_CONFIGS / f"{_SHIPPED[model]}.{part}.json").read_text())
 
 
 def transformer_config(model: str) -> dict[str, Any]:
     """The transformer's config for ``model`` without loading weights (and offline for the known ids)."""
     if model == TINY:
         return dict(TINY_TRANSFORMER)
-    if model in _SHIPPED_TRANSFORMER_CONFIGS:
-        config = json.loads(_SHIPPED_TRANSFORMER_CONFIGS[model].read_text())
-    else:
+    config = shipped_config(model, "transformer")
+    if config is None:
         source, model_id = _classify(model)
         if source == "local":
             path = Path(model_id) / "transformer" / "config.json"

@@ -30,6 +30,7 @@ from PIL import Image
 from .config import METRIC_WEIGHTS, TINY
 from .errors import InputError
 from .loading import resolve_device
+from .lora_formats import PICKLE_SUFFIXES
 
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"  # what torchvision (and so lpips) looks for in torch's hub cache
 
@@ -110,7 +111,7 @@ def _load_clip(cfg: MetricsConfig, notes: list[str]) -> tuple[Any, Any, Any, boo
     import open_clip
 
     pretrained = "" if cfg.weights == "random" else cfg.clip_pretrained
-    if pretrained and Path(pretrained).suffix in (".bin", ".pt", ".pth", ".ckpt"):
+    if pretrained and Path(pretrained).suffix.lower() in PICKLE_SUFFIXES:
         raise InputError(f"CLIP weights {pretrained}: only .safetensors checkpoints are read")
     if pretrained and pretrained.endswith(".safetensors") and not Path(pretrained).is_file():
         raise InputError(f"CLIP weights file not found: {pretrained}")

@@ -15,13 +15,12 @@ from typing import Any
 
 import torch
 
-from .config import HUB_480P, HUB_720P, TINY
+from . import loading
+from .config import HUB_480P, HUB_720P, MAX_TEXT_TOKENS, TINY
 from .errors import InputError
 
 GB = 1e9
-TEXT_TOKENS = 512  # the pipeline pads prompts to 512 T5 tokens
 MEMORY_MODES = ("none", "fp8", "model-offload", "fp8+model-offload", "group-offload", "group-offload-leaf")
-_SHIPPED = {HUB_480P: "wan2.1-i2v-14b", HUB_720P: "wan2.1-i2v-14b"}
 
 
 @dataclass
@@ -60,18 +59,13 @@ class Plan:
 
 def _configs(model: str) -> dict[str, dict[str, Any]]:
     if model == TINY:
-        from .loading import TINY_IMAGE_ENCODER, TINY_TEXT_ENCODER, TINY_TRANSFORMER, TINY_VAE
-
-        return {"transformer": dict(TINY_TRANSFORMER), "vae": dict(TINY_VAE),
-                "text_encoder": dict(TINY_TEXT_ENCODER), "image_encoder": dict(TINY_IMAGE_ENCODER)}
-    if model in _SHIPPED:
-        folder = Path(__file__).resolve().parent / "model_configs"
-        return {part: json.loads((folder / f"{_SHIPPED[model]}.{part}.json").read_text())
-                for part in ("transformer", "vae", "text_encoder", "image_encoder")}
+        return {"transformer": dict(loading.TINY_TRANSFORMER), "vae": dict(loading.TINY_VAE),
+                "text_encoder": dict(loading.TINY_TEXT_ENCODER), "image_encoder": dict(loading.TINY_IMAGE_ENCODER)}
+    if loading.shipped_config(model, "transformer") is not None:
+        return {part: loading.shipped_config(model, part) for part in loading.PARTS}
     path = Path(model)
     if path.is_dir():
-        return {part: json.loads((path / part / "config.json").read_text())
-                for part in ("transformer", "vae", "text_encoder", "image_encoder")}
+        return {part: json.loads((path / part / "config.json").read_text()) for part in loading.PARTS}
     raise InputError(f"no configs for {model!r} here: plan knows tiny, {HUB_480P}, {HUB_720P} and local folders")
 
 
@@ -116,7 +110,7 @@ def tokens(height: int, width: int, frames: int, patch: tuple[int, int, int] = (
 
 
 def forward_flops(n: int, s: Sizes) -> tuple[float, str]:
-    d, f, ctx, layers = s.width, s.ffn, TEXT_TOKENS + s.image_tokens, s.blocks
+    d, f, ctx, layers = s.width, s.ffn, MAX_TEXT_TOKENS + s.image_tokens, s.blocks
     parts = {
         "self-attn projections 4 x 2Nd^2": 8 * n * d * d,
         "self-attn scores+values 2 x 2N^2d": 4 * n * n * d,
