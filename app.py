@@ -11,34 +11,31 @@ import os
 import sys
 from pathlib import Path
 
-from cinescene.cli import quiet_libraries
-from cinescene.config import MEMORY_MODES, METRIC_WEIGHTS
+from cinescene.cli.common import add_model_args, model_spec
+from cinescene.environment import quiet_libraries
+from cinescene.errors import CinesceneError
+from cinescene.settings import METRIC_WEIGHTS
+
+ENV_PREFIX = "CINESCENE_"
 
 
 def _env(name: str, default: str | None = None) -> str | None:
-    return os.environ.get(f"CINESCENE_{name}", default)
-
-
-def _env_flag(name: str) -> bool:
-    return (_env(name) or "").lower() in ("1", "true", "yes", "on")
+    return os.environ.get(f"{ENV_PREFIX}{name}", default)
 
 
 def main(argv: list[str] | None = None) -> int:
     quiet_libraries()
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", default=_env("MODEL"),
-                        help="hub id, local diffusers folder or 'tiny' (default: 480P on a GPU, tiny without one)")
+    try:
+        add_model_args(parser, env_prefix=ENV_PREFIX)  # the same model flags as the CLI, defaults from CINESCENE_*
+    except CinesceneError as err:  # a CINESCENE_* variable that does not parse
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     # Spaces set GRADIO_SERVER_NAME=0.0.0.0; everywhere else the app stays on loopback unless told.
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
                         help="bind address; 0.0.0.0 exposes the app to your network")
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     parser.add_argument("--share", action="store_true", help="open a public gradio.live link (off by default)")
-    parser.add_argument("--device", default=_env("DEVICE", "auto"))
-    parser.add_argument("--memory", default=_env("MEMORY", "none"), choices=MEMORY_MODES)
-    parser.add_argument("--fp8", action="store_true", default=_env_flag("FP8"))
-    parser.add_argument("--attention", default=_env("ATTENTION", "native"))
-    parser.add_argument("--compile", action="store_true", default=_env_flag("COMPILE"))
-    parser.add_argument("--vae-tiling", action="store_true", default=_env_flag("VAE_TILING"))
     parser.add_argument("--outputs", default=_env("OUTPUTS", "outputs"), help="folder for generated files")
     parser.add_argument("--loras", default=_env("LORAS", "loras"), help="adapter library")
     parser.add_argument("--datasets", default=_env("DATASETS", "datasets"), help="training datasets folder")
@@ -51,13 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from cinescene import adapters, deploy, loading, metrics, outputs, ui
-    from cinescene.config import TINY, ModelSpec
-    from cinescene.errors import CinesceneError
     from cinescene.metrics import MetricsConfig
+    from cinescene.settings import TINY
 
-    model = args.model or loading.auto_model()
-    spec = ModelSpec(model=model, device=args.device, memory=args.memory, fp8=args.fp8, attention=args.attention,
-                     compile=args.compile, vae_tiling=args.vae_tiling)
+    spec = model_spec(args)
+    model = spec.model
     deployment = deploy.detect()
     limits = deploy.limits_for(deployment, tiny=model == TINY)
     outputs_root = Path(args.outputs)

@@ -27,13 +27,13 @@ from pathlib import Path
 import torch
 
 from _common import median, report
-from cinescene import loading, sampler, slots
+from cinescene import architecture, loading, sampler, slots
 from cinescene.adapters import AdapterLibrary
-from cinescene.config import AdapterChoice
+from cinescene.settings import HUB_480P, AdapterChoice
 
 
 def real_width_config(blocks: int) -> dict:
-    config = loading.transformer_config(loading.HUB_480P)
+    config = architecture.transformer_config(HUB_480P)
     config["num_layers"] = blocks
     return config
 
@@ -77,7 +77,7 @@ def main() -> None:
                                                                      use_flow_sigmas=True))
     model = loading.LoadedModel(pipe=pipe, spec=loading.ModelSpec(model="bench"), source="local",
                                 model_id="bench", device=torch.device("cpu"), dtype=torch.bfloat16,
-                                defaults=loading.defaults_for("bench"))
+                                defaults=architecture.defaults_for("bench"))
 
     names = ["look_a", "look_b"]
     swap_times, load_times = [], []

@@ -15,7 +15,7 @@ import torch
 
 from _common import interleaved, median, paired_ratio, report
 from cinescene import loading, media, sampler
-from cinescene.config import ModelSpec, SampleSettings
+from cinescene.settings import ModelSpec, SampleSettings
 
 
 def main() -> None:
@@ -37,7 +37,7 @@ def main() -> None:
     sampler.apply_shift(model.pipe, 3.0)
 
     def ours() -> None:
-        sampler.sample(model, image, settings, on_step=lambda i, n, info: steps_seen.append(i))
+        sampler.sample(model, image, settings, on_event=lambda e: steps_seen.append(e["done"]))
 
     def direct() -> None:
         model.pipe(image=fitted, prompt=settings.prompt, negative_prompt=settings.negative_prompt,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from _common import interleaved, median, paired_ratio
 from cinescene import loading, media, sampler
-from cinescene.config import ModelSpec, SampleSettings
+from cinescene.settings import ModelSpec, SampleSettings
 
 
 def main() -> None:

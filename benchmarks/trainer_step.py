@@ -24,10 +24,11 @@ from pathlib import Path
 import torch
 
 from _common import interleaved, median, paired_ratio, report
-from cinescene import data, latent_cache, train_config
-from cinescene.latent_cache import CachedSamples, LatentCache, component_id
-from cinescene.objective import TimestepSampler, flow_matching_loss
-from cinescene.trainer import Trainer
+from cinescene.training import config as train_config
+from cinescene.training import dataset, latent_cache
+from cinescene.training.latent_cache import CachedSamples, LatentCache, component_id
+from cinescene.training.objective import TimestepSampler, flow_matching_loss
+from cinescene.training.trainer import Trainer
 
 
 def main() -> None:
@@ -50,13 +51,14 @@ def main() -> None:
     trainer = Trainer(config)
     from accelerate import Accelerator
 
-    from cinescene.config import ModelSpec
     from cinescene.loading import load_model
+    from cinescene.settings import ModelSpec
 
     trainer.accelerator = accelerator = Accelerator(cpu=not torch.cuda.is_available())
     model = load_model(ModelSpec(model="tiny", device=str(accelerator.device)))
-    ds = data.scan(root, stage="motion", window=args.window, val_fraction=0)
-    samples = latent_cache.plan(ds.train, "motion", window=args.window, fps=16, style_frames_per_clip=1, area=args.area)
+    ds = dataset.scan(root, stage="motion", window=args.window, val_fraction=0)
+    samples = latent_cache.samples_for(ds.train, "motion", window=args.window, fps=16, style_frames_per_clip=1,
+                                       area=args.area)
     cache = LatentCache(work / "cache", component_id(model.pipe, "tiny"), 16)
     cache.build(model.pipe, samples)
     params = trainer.prepare_trainable(model, "motion", None)
@@ -66,8 +68,8 @@ def main() -> None:
     optimizer = torch.optim.AdamW(params, lr=3e-5, betas=(0.9, 0.999), weight_decay=0.01)
     prepared, optimizer = accelerator.prepare(transformer, optimizer)
     sampler_t = TimestepSampler(3.0)
-    dataset = CachedSamples(cache, samples)
-    in_memory = [{k: v[None] for k, v in dataset[i].items()} for i in range(len(dataset))]
+    cached = CachedSamples(cache, samples)
+    in_memory = [{k: v[None] for k, v in cached[i].items()} for i in range(len(cached))]
     counter = {"i": 0}
 
     def step(batch: dict[str, torch.Tensor], model_: torch.nn.Module, use_accelerate: bool) -> None:
@@ -87,8 +89,8 @@ def main() -> None:
             optimizer.zero_grad(set_to_none=True)
 
     def cached() -> None:
-        index = counter["i"] % len(dataset)
-        step({k: v[None] for k, v in dataset[index].items()}, prepared, True)
+        index = counter["i"] % len(cached)
+        step({k: v[None] for k, v in cached[index].items()}, prepared, True)
 
     def bare() -> None:
         step(in_memory[counter["i"] % len(in_memory)], transformer, False)

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from . import atomic, lora_formats
+from . import architecture, atomic, lora_formats
 from .errors import InputError
 from .hashing import sha256_file
 from .names import check_plain_name, from_filename
@@ -271,9 +271,7 @@ def _commit(moves: dict[Path, Path], scratch: Path) -> None:
 
 
 def _fingerprint(transformer: torch.nn.Module) -> dict[str, int]:
-    from .loading import fingerprint
-
-    return fingerprint(transformer.config)
+    return architecture.fingerprint(transformer.config)
 
 
 def _source_alpha(state_dict: dict[str, torch.Tensor], metadata: dict[str, str]) -> float | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,15 +11,14 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from . import atomic, media, metrics, outputs, sampler
+from . import atomic, media, metrics, outputs, progress, sampler
 from .adapters import AdapterLibrary
-from .config import SampleSettings
 from .errors import InputError
 from .loading import LoadedModel
 from .record import build_record
+from .settings import SampleSettings
 
-# on_progress(stage, done, total): stage is "base", "tuned" or "scoring".
-ProgressCallback = Callable[[str, int, int], None]
+TASKS = ("base", "tuned", "scoring")  # the progress tasks of one comparison, in order
 
 
 @dataclass
@@ -46,27 +44,22 @@ def compare(
     out_dir: str | os.PathLike[str],
     library: AdapterLibrary,
     networks: metrics.MetricNetworks,
-    on_progress: ProgressCallback | None = None,
+    on_event: progress.OnEvent | None = None,
 ) -> CompareResult:
-    """Generate base (every slot at 0) and tuned (the chosen adapters) from one seed, score, write DIR/."""
+    """Generate base (every slot at 0) and tuned (the chosen adapters) from one seed, score, write DIR/.
+
+    Progress: the tasks in ``TASKS``, base and tuned per denoising step.
+    """
     out_dir = check_compare_inputs(settings, out_dir)
     sampler.validate_settings(settings, library)
     out_dir.mkdir(exist_ok=True)
-
-    def stage(name: str) -> sampler.StepCallback | None:
-        if on_progress is None:
-            return None
-        return lambda step, total, info: on_progress(name, step, total)
-
     base = sampler.sample_to_file(model, image, dataclasses.replace(settings, adapters=()), out_dir / "base.mp4",
-                                  on_step=stage("base"), library=library)
-    tuned = sampler.sample_to_file(model, image, settings, out_dir / "tuned.mp4", on_step=stage("tuned"),
-                                   library=library)
-    if on_progress:
-        on_progress("scoring", 0, 1)
+                                  on_event=progress.as_task(on_event, "base"), library=library)
+    tuned = sampler.sample_to_file(model, image, settings, out_dir / "tuned.mp4",
+                                   on_event=progress.as_task(on_event, "tuned"), library=library)
+    progress.report(on_event, "scoring", 0, 1)
     scores = metrics.score_pair(networks, base.frames, tuned.frames, prompt=settings.prompt, image=image)
-    if on_progress:
-        on_progress("scoring", 1, 1)
+    progress.report(on_event, "scoring", 1, 1)
     side = media.write_video(np.concatenate([base.frames, tuned.frames], axis=2), out_dir / "side_by_side.mp4",
                              fps=base.settings.fps)
     record = build_record(kind="compare", model=model.describe(), settings=tuned.settings.to_dict(),

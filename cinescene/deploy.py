@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .environment import env_flag
+
 
 @dataclass(frozen=True)
 class Deployment:
@@ -39,8 +41,7 @@ class Limits:
 
 
 def detect() -> Deployment:
-    return Deployment(space_id=os.environ.get("SPACE_ID") or None,
-                      zero_gpu=os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "true"))
+    return Deployment(space_id=os.environ.get("SPACE_ID") or None, zero_gpu=env_flag("SPACES_ZERO_GPU"))
 
 
 def limits_for(deployment: Deployment, tiny: bool) -> Limits:

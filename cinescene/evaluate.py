@@ -15,18 +15,17 @@ import io
 import json
 import math
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import atomic, fvd, loading, media, metrics, outputs, sampler
+from . import atomic, fvd, loading, media, metrics, outputs, progress, sampler
 from .adapters import AdapterLibrary
-from .config import AdapterChoice, ModelSpec, SampleSettings
 from .errors import InputError
 from .record import build_record
+from .settings import AdapterChoice, ModelSpec, SampleSettings
 
 METRICS = ("clip_text", "clip_image", "clip_consistency", "lpips_temporal", "flicker", "lpips_reference")
 MAX_ITEMS = 10_000
@@ -141,8 +140,9 @@ def run(
     networks: metrics.MetricNetworks,
     i3d_path: str | None = None,
     use_fvd: bool = True,
-    on_progress: Callable[[int, int, str], None] | None = None,
+    on_event: progress.OnEvent | None = None,
 ) -> EvalResult:
+    """Every item through base and every variant, scored; progress is a ``videos`` task (with ``variant``)."""
     out_dir = outputs.check_out_folder(out_dir)
     labels = [v.label for v in variants]
     if len(set(labels)) != len(labels) or "base" in labels:
@@ -184,8 +184,7 @@ def run(
                          "seed": settings.seed, "video": str(result.video_path.relative_to(out_dir)),
                          **{name: scores[name].mean if name in scores else None for name in METRICS}})
             done += 1
-            if on_progress:
-                on_progress(done, total, variant.label)
+            progress.report(on_event, "videos", done, total, variant=variant.label)
 
     summary = _summarize(rows, all_variants, networks)
     if i3d is None:

@@ -1,19 +1,21 @@
-"""The one place that builds or loads a Wan2.1 I2V pipeline.
+"""The one place that builds or loads a Wan2.1 I2V pipeline, and the process-wide cache that holds it.
 
 Three sources, one result (:class:`LoadedModel`):
 
-* ``tiny``: the real classes with tiny configs and seeded random weights, built
-  in memory in well under a second. Tests, CI and CPU-only machines use it; its
-  pictures are noise, everything else (shapes, adapters, training) is real.
+* ``tiny``: the real classes with tiny configs (``architecture``) and seeded
+  random weights, built in memory in well under a second. Tests and CI use
+  it; its pictures are noise, everything else (shapes, adapters, training) is real.
 * a Hugging Face hub id (``Wan-AI/Wan2.1-I2V-14B-480P-Diffusers``, ...).
 * a local folder in diffusers layout (``model_index.json`` at its root).
+
+Where the weights go afterwards (device, dtype, offloading, fp8) is ``placement``;
+attention backends and compilation are ``speed``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,45 +23,10 @@ from typing import Any
 
 import torch
 
-from .config import HUB_480P, HUB_720P, MEMORY_MODES, TINY, ModelDefaults, ModelSpec
+from . import architecture, placement
 from .errors import InputError, ModelNotFoundError
+from .settings import HUB_480P, MEMORY_CHOICES, TINY, ModelDefaults, ModelSpec
 from .slots import SlotState
-
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-
-# Tiny configs: every dimension as small as the classes allow while keeping the
-# structure of the real model (image cross-attention, 36 input channels, 4x8x8
-# VAE stride, RoPE long enough for 720P latents). See also model_configs/ for
-# the real 14B configs.
-TINY_TRANSFORMER = dict(
-    patch_size=(1, 2, 2),
-    num_attention_heads=2,
-    attention_head_dim=12,
-    in_channels=36,  # 16 noisy latents + 4 mask + 16 first-frame latents, as in the real I2V model
-    out_channels=16,
-    text_dim=32,
-    freq_dim=256,
-    ffn_dim=32,
-    num_layers=2,
-    cross_attn_norm=True,
-    qk_norm="rms_norm_across_heads",
-    image_dim=16,  # = TINY_IMAGE_ENCODER hidden_size
-    added_kv_proj_dim=24,  # = heads x head_dim, as 5120 is in the real model
-    rope_max_seq_len=1024,
-)
-TINY_VAE = dict(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True])
-TINY_TEXT_ENCODER = dict(
-    vocab_size=384, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4, relative_attention_num_buckets=8
-)
-TINY_IMAGE_ENCODER = dict(
-    hidden_size=16,
-    projection_dim=16,
-    intermediate_size=32,
-    num_hidden_layers=2,
-    num_attention_heads=2,
-    image_size=32,
-    patch_size=4,
-)
 
 
 @dataclass
@@ -84,7 +51,7 @@ class LoadedModel:
         return self.source == "tiny"
 
     def fingerprint(self) -> dict[str, int]:
-        return fingerprint(self.pipe.transformer.config)
+        return architecture.fingerprint(self.pipe.transformer.config)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -102,64 +69,12 @@ class LoadedModel:
         }
 
 
-def fingerprint(config: Any) -> dict[str, int]:
-    """The transformer dimensions an adapter depends on; equal fingerprints mean compatible adapters."""
-    get = config.get if isinstance(config, dict) else lambda k: getattr(config, k)
-    return {
-        "inner_dim": int(get("num_attention_heads") * get("attention_head_dim")),
-        "num_layers": int(get("num_layers")),
-        "image_dim": int(get("image_dim") or 0),
-        "text_dim": int(get("text_dim")),
-    }
-
-
-def cuda_available() -> bool:
-    return torch.cuda.is_available()
-
-
 def auto_model() -> str:
     """The model to use when none is named: the real 480P model on a GPU, ``tiny`` otherwise.
 
     A CPU machine must never start a 60 GB download it cannot run anyway.
     """
-    return HUB_480P if cuda_available() else TINY
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if cuda_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as err:
-        raise InputError(f"unknown device {name!r}: use auto, cpu, cuda or cuda:N") from err
-    if device.type == "cuda" and not cuda_available():
-        raise InputError(f"device {name!r} asked for, but this machine has no CUDA device")
-    return device
-
-
-def compute_dtype(device: torch.device) -> torch.dtype:
-    """What the transformer computes in: bf16 on a GPU, fp32 on a CPU (bf16 matmuls are slow there)."""
-    return torch.bfloat16 if device.type == "cuda" else torch.float32
-
-
-def enable_fp8_storage(transformer: Any, device: torch.device) -> None:
-    """Store the transformer's weights in fp8 and compute in the usual dtype (once per transformer).
-
-    Norms and embeddings stay as they are (diffusers' skip list); LoRA layers added later are not hooked.
-    """
-    if getattr(transformer, "_cinescene_fp8", False):
-        return
-    transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=compute_dtype(device))
-    transformer._cinescene_fp8 = True
-
-
-def defaults_for(model_id: str) -> ModelDefaults:
-    if model_id == TINY:
-        # Small enough for a CPU to answer in seconds; the pictures are noise anyway.
-        return ModelDefaults(preset="preview", steps=8, frames=17)
-    if model_id == HUB_720P or "720p" in model_id.lower():
-        return ModelDefaults(preset="720P")
-    return ModelDefaults(preset="480P")
+    return HUB_480P if placement.cuda_available() else TINY
 
 
 def build_tiny_pipeline(seed: int = 0) -> Any:
@@ -179,11 +94,11 @@ def build_tiny_pipeline(seed: int = 0) -> Any:
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        transformer = WanTransformer3DModel(**TINY_TRANSFORMER)
-        vae = AutoencoderKLWan(**TINY_VAE)
-        text_encoder = UMT5EncoderModel(UMT5Config(**TINY_TEXT_ENCODER))
-        image_encoder = CLIPVisionModel(CLIPVisionConfig(**TINY_IMAGE_ENCODER))
-    side = TINY_IMAGE_ENCODER["image_size"]
+        transformer = WanTransformer3DModel(**architecture.TINY_TRANSFORMER)
+        vae = AutoencoderKLWan(**architecture.TINY_VAE)
+        text_encoder = UMT5EncoderModel(UMT5Config(**architecture.TINY_TEXT_ENCODER))
+        image_encoder = CLIPVisionModel(CLIPVisionConfig(**architecture.TINY_IMAGE_ENCODER))
+    side = architecture.TINY_IMAGE_ENCODER["image_size"]
     image_processor = CLIPImageProcessor(crop_size={"height": side, "width": side}, size={"shortest_edge": side})
     # The real Wan2.1 I2V repos ship UniPC in flow mode; the tiny model uses the
     # same scheduler so sampling code paths are identical.
@@ -204,58 +119,14 @@ def build_tiny_pipeline(seed: int = 0) -> Any:
     return pipe
 
 
-_CONFIGS = Path(__file__).resolve().parent / "model_configs"
-_SHIPPED = {HUB_480P: "wan2.1-i2v-14b", HUB_720P: "wan2.1-i2v-14b"}  # one architecture, two resolutions
-PARTS = ("transformer", "vae", "text_encoder", "image_encoder")
-
-
-def shipped_config(model: str, part: str) -> dict[str, Any] | None:
-    """The config of one part of a real model, as shipped in ``model_configs/`` (offline); None if not shipped."""
-    if model not in _SHIPPED:
-        return None
-    return json.loads((_CONFIGS / f"{_SHIPPED[model]}.{part}.json").read_text())
-
-
-def transformer_config(model: str) -> dict[str, Any]:
-    """The transformer's config for ``model`` without loading weights (and offline for the known ids)."""
-    if model == TINY:
-        return dict(TINY_TRANSFORMER)
-    config = shipped_config(model, "transformer")
-    if config is None:
-        source, model_id = _classify(model)
-        if source == "local":
-            path = Path(model_id) / "transformer" / "config.json"
-        else:
-            from huggingface_hub import hf_hub_download
-
-            try:
-                path = Path(hf_hub_download(model_id, "transformer/config.json"))
-            except Exception as err:  # noqa: BLE001 - any hub failure means the same thing here
-                raise ModelNotFoundError(
-                    f"no transformer config for {model_id!r}: not shipped with cinescene and the hub "
-                    f"could not provide it ({_first_line(err, 120)})"
-                ) from err
-        config = json.loads(path.read_text())
-    return {k: v for k, v in config.items() if not k.startswith("_")}
-
-
-def transformer_skeleton(model: str) -> torch.nn.Module:
-    """The model's WanTransformer3DModel on the meta device: every module and shape, no memory."""
-    from accelerate import init_empty_weights
-    from diffusers import WanTransformer3DModel
-
-    with init_empty_weights():
-        return WanTransformer3DModel.from_config(transformer_config(model))
-
-
 def load_model(spec: ModelSpec) -> LoadedModel:
     """Build or load the pipeline ``spec`` names and place it on its device."""
-    if spec.memory not in MEMORY_MODES:
-        raise InputError(f"unknown memory mode {spec.memory!r}: choose one of {', '.join(MEMORY_MODES)}")
-    device = resolve_device(spec.device)
+    if spec.memory not in MEMORY_CHOICES:
+        raise InputError(f"unknown memory mode {spec.memory!r}: choose one of {', '.join(MEMORY_CHOICES)}")
+    device = placement.resolve_device(spec.device)
     notes: list[str] = []
     if spec.memory == "auto":
-        spec = _auto_memory(spec, device, notes)
+        spec = placement.auto_memory(spec, device, notes)
     if spec.model == TINY:
         pipe = build_tiny_pipeline(spec.seed)
         source, model_id = "tiny", TINY
@@ -267,8 +138,8 @@ def load_model(spec: ModelSpec) -> LoadedModel:
         pipe.transformer = load_transformer(spec.transformer, pipe.transformer, device)
         model_id = f"{model_id}+{Path(spec.transformer).name}"
     if spec.fp8:
-        enable_fp8_storage(pipe.transformer, device)
-    _place(pipe, spec, device)
+        placement.enable_fp8_storage(pipe.transformer, device)
+    placement.place(pipe, spec, device)
     model = LoadedModel(
         pipe=pipe,
         spec=spec,
@@ -276,41 +147,13 @@ def load_model(spec: ModelSpec) -> LoadedModel:
         model_id=model_id,
         device=device,
         dtype=pipe.transformer.dtype,
-        defaults=defaults_for(spec.model if source != "local" else Path(spec.model).name),
+        defaults=architecture.defaults_for(spec.model if source != "local" else Path(spec.model).name),
         notes=notes,
     )
-    _speed_up(model)
+    from . import speed
+
+    speed.prepare_engine(model.pipe, model.slots, spec)
     return model
-
-
-def _speed_up(model: LoadedModel) -> None:
-    from . import slots, speed
-
-    spec = model.spec
-    speed.set_attention(model.pipe, spec.attention)
-    if spec.compile:
-        # Slots first: a compiled transformer must already hold every LoRA tensor it will ever swap.
-        names = slots.DEFAULT_SLOTS + (("speed",) if spec.speed_slot else ())
-        slots.prepare(model.pipe, model.slots, names)
-        speed.compile_blocks(model.pipe, spec.compile_backend)
-
-
-def _auto_memory(spec: ModelSpec, device: torch.device, notes: list[str]) -> ModelSpec:
-    """Pick the fastest memory mode the device's free memory allows, and say which."""
-    import dataclasses
-
-    from . import plan
-
-    if device.type != "cuda":
-        notes.append("memory auto: no GPU, so nothing to offload (none)")
-        return dataclasses.replace(spec, memory="none")
-    free, _ = torch.cuda.mem_get_info(device)
-    model = spec.model if spec.model in (TINY, HUB_480P, HUB_720P) or Path(spec.model).is_dir() else HUB_480P
-    mode = plan.auto_memory_mode(model, free, vae_tiling=spec.vae_tiling)
-    notes.append(f"memory auto: {free / 1e9:.1f} GB free on {device}; picked {mode}")
-    if mode.startswith("fp8"):
-        return dataclasses.replace(spec, memory=mode.removeprefix("fp8").removeprefix("+") or "none", fp8=True)
-    return dataclasses.replace(spec, memory=mode)
 
 
 def is_transformer_folder(path: str | os.PathLike[str]) -> bool:
@@ -329,9 +172,9 @@ def load_transformer(folder: str, base: Any, device: torch.device) -> Any:
 
     if not is_transformer_folder(folder):
         raise InputError(f"{folder} is not a WanTransformer3DModel folder (no config.json naming that class)")
-    if fingerprint(transformer_config_of(folder)) != fingerprint(base.config):
+    if architecture.fingerprint(transformer_config_of(folder)) != architecture.fingerprint(base.config):
         raise InputError(f"the transformer in {folder} has other dimensions than the base model's")
-    return WanTransformer3DModel.from_pretrained(folder, torch_dtype=compute_dtype(device)).eval()
+    return WanTransformer3DModel.from_pretrained(folder, torch_dtype=placement.compute_dtype(device)).eval()
 
 
 def transformer_config_of(folder: str) -> dict[str, Any]:
@@ -382,7 +225,7 @@ def _classify(model: str) -> tuple[str, str]:
                 f"model folder {str(path)!r} holds a {class_name}, not a WanImageToVideoPipeline (Wan2.1 I2V)"
             )
         return "local", str(path.resolve())
-    if _HUB_ID.match(model):
+    if architecture.HUB_ID.match(model):
         return "hub", model
     raise InputError(f"model {model!r} is neither an existing folder nor a hub id of the form org/name, nor 'tiny'")
 
@@ -391,7 +234,7 @@ def _from_pretrained(model_id: str, source: str, device: torch.device) -> Any:
     from diffusers import WanImageToVideoPipeline
     from huggingface_hub.constants import HF_HUB_CACHE
 
-    compute = compute_dtype(device)
+    compute = placement.compute_dtype(device)
     # The VAE and the CLIP image encoder stay in fp32 as the Wan authors and the
     # diffusers docs recommend: bf16 there costs visible quality for little memory.
     dtypes = {"default": compute, "vae": torch.float32, "image_encoder": torch.float32}
@@ -414,7 +257,9 @@ def _first_line(err: BaseException, limit: int = 200) -> str:
 
 def _explain_hub_failure(err: BaseException) -> str:
     """Tell "no network" apart from "the hub said no" by walking the exception chain."""
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:  # the hub library's own reading of HF_HUB_OFFLINE
         return "the hub is switched off here (HF_HUB_OFFLINE is set)"
     link: BaseException | None = err
     while link is not None:
@@ -425,21 +270,3 @@ def _explain_hub_failure(err: BaseException) -> str:
             return f"the hub refused it ({_first_line(link)})"
         link = link.__cause__ or link.__context__
     return f"the hub did not provide it ({_first_line(err)})"
-
-
-def _place(pipe: Any, spec: ModelSpec, device: torch.device) -> None:
-    if spec.memory == "none":
-        pipe.to(device)
-    elif spec.memory == "model-offload":
-        pipe.enable_model_cpu_offload(device=device)
-    elif spec.memory in ("group-offload", "group-offload-leaf"):
-        # Streams overlap the next group's transfer with this group's compute; CUDA only.
-        pipe.enable_group_offload(
-            onload_device=device,
-            offload_device=torch.device("cpu"),
-            offload_type="block_level" if spec.memory == "group-offload" else "leaf_level",
-            num_blocks_per_group=1 if spec.memory == "group-offload" else None,
-            use_stream=device.type == "cuda",
-        )
-    if spec.vae_tiling:
-        pipe.vae.enable_tiling()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import warnings
@@ -12,8 +13,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .atomic import atomic_path
-from .config import MAX_SIDE, SIZE_MULTIPLE
 from .errors import InputError
+from .settings import MAX_SIDE, SIZE_MULTIPLE
 
 # A 16k x 16k still is 256 MP; anything above this is a decompression bomb or a
 # mistake, never a frame a video model can use.
@@ -145,20 +146,61 @@ class Video:
         return int(self.frames.shape[1]), int(self.frames.shape[2])
 
 
-def read_video(path: str | os.PathLike[str], max_frames: int | None = None) -> Video:
-    """Decode a video to uint8 RGB frames, refusing unreadable or truncated files with a clear reason."""
+@dataclass(frozen=True)
+class VideoHeader:
+    """What a video's container says about it, and (when counted) how many frames really decode."""
+
+    width: int
+    height: int
+    fps: float
+    duration: float  # seconds, as the header promises
+    decoded_frames: int | None = None  # counted by a full decode (probe_video(count=True))
+    decoded_seconds: float | None = None
+
+
+def _open(path: Path, fps: float | None = None):  # type: ignore[no-untyped-def]
+    """imageio's ffmpeg reader (ffmpeg resamples to ``fps`` when given), or InputError."""
     import imageio.v2 as iio
 
-    path = Path(path)
     if not path.is_file():
         raise InputError(f"video not found: {path}")
     try:
-        reader = iio.get_reader(path, format="FFMPEG")
+        return iio.get_reader(path, format="FFMPEG", **({"fps": fps} if fps else {}))
     except (OSError, RuntimeError, ValueError) as err:
         raise InputError(f"not a readable video: {path.name} (ffmpeg could not read its header)") from err
+
+
+def probe_video(path: str | os.PathLike[str], count: bool = False) -> VideoHeader:
+    """The header of a video; with ``count``, also decode every frame (to nowhere) to know the file is whole."""
+    import imageio_ffmpeg
+
+    path = Path(path)
+    reader = _open(path)
     try:
         meta = reader.get_meta_data()
-        fps = float(meta.get("fps") or 0)
+    finally:
+        reader.close()
+    width, height = meta.get("size") or (0, 0)
+    header = VideoHeader(int(width), int(height), float(meta.get("fps") or 0), float(meta.get("duration") or 0))
+    if not count:
+        return header
+    try:
+        frames, seconds = imageio_ffmpeg.count_frames_and_secs(str(path))
+    except (RuntimeError, OSError) as err:
+        raise InputError(f"video {path.name} is damaged: ffmpeg could not decode it") from err
+    return dataclasses.replace(header, decoded_frames=int(frames), decoded_seconds=float(seconds))
+
+
+def read_video(path: str | os.PathLike[str], max_frames: int | None = None, fps: float | None = None) -> Video:
+    """Decode a video to uint8 RGB frames, refusing unreadable or truncated files with a clear reason.
+
+    With ``fps``, ffmpeg resamples the clip to that rate first (what training windows are cut from).
+    """
+    path = Path(path)
+    reader = _open(path, fps)
+    try:
+        meta = reader.get_meta_data()
+        rate = float(fps or meta.get("fps") or 0)
         frames = []
         try:
             for frame in reader:
@@ -171,14 +213,14 @@ def read_video(path: str | os.PathLike[str], max_frames: int | None = None) -> V
         reader.close()
     if not frames:
         raise InputError(f"video {path.name} holds no decodable frames")
-    if fps <= 0:
+    if rate <= 0:
         raise InputError(f"video {path.name} has no frame rate in its header")
     duration = float(meta.get("duration") or 0)
-    expected = int(round(duration * fps))
+    expected = int(round(duration * rate))
     # The container promises duration x fps frames; far fewer decoding means
     # the file was cut off (an interrupted copy or upload).
     if max_frames is None and expected and len(frames) < 0.9 * expected - 1:
         raise InputError(
             f"video {path.name} is truncated: its header promises about {expected} frames, only {len(frames)} decode"
         )
-    return Video(np.stack(frames), fps)
+    return Video(np.stack(frames), rate)

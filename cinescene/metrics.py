@@ -1,6 +1,6 @@
 """Per-video and per-pair scores: CLIP-SIM, LPIPS, temporal stability and flicker.
 
-Definitions (see ../shared/DESIGN.md, Metrics):
+Definitions:
 
 * ``clip_text``: cosine between the prompt's and each frame's CLIP embedding.
 * ``clip_image``: cosine between the input still's and each frame's CLIP embedding.
@@ -16,7 +16,6 @@ it) is marked ``calibrated: false`` wherever it travels.
 
 from __future__ import annotations
 
-import os
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -27,18 +26,18 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .config import METRIC_WEIGHTS, TINY
+from .environment import env_flag
 from .errors import InputError
-from .loading import resolve_device
 from .lora_formats import PICKLE_SUFFIXES
+from .placement import resolve_device
+from .settings import METRIC_WEIGHTS, TINY
 
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"  # what torchvision (and so lpips) looks for in torch's hub cache
 
 
 def offline() -> bool:
     """True when cinescene must not try downloads (tests, air-gapped machines)."""
-    flags = (os.environ.get(v, "").lower() for v in ("HF_HUB_OFFLINE", "CINESCENE_OFFLINE"))
-    return any(flag in ("1", "true", "yes", "on") for flag in flags)
+    return env_flag("HF_HUB_OFFLINE") or env_flag("CINESCENE_OFFLINE")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ import dataclasses
 import hashlib
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,9 +14,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import atomic, media, slots, speed
+from . import atomic, media, progress, slots, speed
 from .adapters import AdapterLibrary, check_name
-from .config import (
+from .errors import InputError
+from .loading import LoadedModel
+from .record import build_record
+from .settings import (
     MAX_FRAMES,
     MAX_PROMPT_CHARS,
     MAX_SIDE,
@@ -27,12 +29,7 @@ from .config import (
     AdapterChoice,
     SampleSettings,
 )
-from .errors import InputError
-from .loading import LoadedModel
-from .record import build_record
 
-# on_step(step, total, info): step counts from 1; info holds "timestep" and "elapsed" (seconds).
-StepCallback = Callable[[int, int, dict[str, Any]], None]
 MAX_SEED = 2**63 - 1
 
 
@@ -224,10 +221,13 @@ def sample(
     model: LoadedModel,
     image: Image.Image,
     settings: SampleSettings,
-    on_step: StepCallback | None = None,
+    on_event: progress.OnEvent | None = None,
     library: AdapterLibrary | None = None,
 ) -> SampleResult:
-    """Generate one video. Same model, image, settings (adapters included) and seed give identical frames on CPU."""
+    """Generate one video. Same model, image, settings (adapters included) and seed give identical frames on CPU.
+
+    Progress: a ``denoising`` task event per step, with ``timestep`` and ``elapsed`` (seconds).
+    """
     settings, notes = apply_speed_adapter(settings, library)
     settings = resolve_settings(settings, image.size)
     mag_ratios = speed.load_mag_ratios(settings.mag_ratios)
@@ -242,13 +242,13 @@ def sample(
             slots.set_strengths(pipe, _strengths(settings.adapters, 0, total), model.slots)
         apply_shift(pipe, float(settings.shift))
         kwargs = pipeline_kwargs(model, image, settings)
-        if on_step is not None or scheduled:
+        if on_event is not None or scheduled:
 
             def _callback(_pipe: Any, i: int, t: torch.Tensor, _kw: dict[str, Any]) -> dict[str, Any]:
                 if scheduled and i + 1 < total:
                     slots.set_strengths(pipe, _strengths(settings.adapters, i + 1, total), model.slots)
-                if on_step is not None:
-                    on_step(i + 1, total, {"timestep": float(t), "elapsed": time.perf_counter() - started})
+                progress.report(on_event, "denoising", i + 1, total, timestep=float(t),
+                                elapsed=time.perf_counter() - started)
                 return {}
 
             kwargs["callback_on_step_end"] = _callback
@@ -268,14 +268,14 @@ def sample_to_file(
     image: Image.Image,
     settings: SampleSettings,
     out: str | os.PathLike[str],
-    on_step: StepCallback | None = None,
+    on_event: progress.OnEvent | None = None,
     library: AdapterLibrary | None = None,
     extra_record: dict[str, Any] | None = None,
 ) -> SampleResult:
     """Generate, then write ``out`` (mp4) and ``out`` with .json (the record), each atomically."""
     out = check_output_path(out)
     started = time.perf_counter()
-    result = sample(model, image, settings, on_step=on_step, library=library)
+    result = sample(model, image, settings, on_event=on_event, library=library)
     write_started = time.perf_counter()
     media.write_video(result.frames, out, fps=result.settings.fps)
     result.timings["write"] = time.perf_counter() - write_started

@@ -129,7 +129,7 @@ def _placeholder(transformer: torch.nn.Module, spec: SlotSpec) -> dict[str, torc
 
 
 @contextlib.contextmanager
-def _quiet_peft() -> Iterator[None]:
+def quiet_peft() -> Iterator[None]:
     # Several adapters on one model is exactly what slots are; peft warns about it every time.
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Already found a `peft_config`")
@@ -156,7 +156,7 @@ def prepare(pipe: Any, state: SlotState, names: tuple[str, ...] = DEFAULT_SLOTS)
         if getattr(transformer, "peft_config", None):
             raise InputError("the transformer already carries LoRA adapters loaded outside cinescene's slots")
         pipe.enable_lora_hotswap(target_rank=max(SLOTS[name].max_rank for name in todo))
-    with _quiet_peft():
+    with quiet_peft():
         for name in todo:
             pipe.load_lora_weights(_placeholder(transformer, SLOTS[name]), adapter_name=name)
     # diffusers prepares only the first adapter loaded after enable_lora_hotswap; the
@@ -192,7 +192,7 @@ def load_into_slot(pipe: Any, state: SlotState, spec: SlotSpec, name: str, sha25
         # The slot's own tensors stay but contribute nothing while the side adapter is in use.
         _zero_slot(pipe.transformer, spec.name)
         side = f"{spec.name}_side"
-        with _quiet_peft():
+        with quiet_peft():
             pipe.load_lora_weights(str(path), adapter_name=side)
         lora_to_compute_dtype(pipe.transformer)
         state.loaded[spec.name] = _Loaded(name, sha256, side, False)

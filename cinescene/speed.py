@@ -20,9 +20,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from . import slots
 from .errors import InputError
-
-CACHE_KINDS = ("none", "first-block", "taylorseer", "magcache", "magcache-calibrate")
+from .settings import CACHE_KINDS, ModelSpec
 
 
 def attention_backends() -> list[str]:
@@ -41,6 +41,15 @@ def set_attention(pipe: Any, backend: str) -> None:
     except (RuntimeError, ImportError) as err:
         raise InputError(f"attention backend {backend!r} is not available here: {str(err).splitlines()[0]}") from err
     pipe.transformer._cinescene_attention = backend
+
+
+def prepare_engine(pipe: Any, state: slots.SlotState, spec: ModelSpec) -> None:
+    """Apply a model spec's engine options to a freshly loaded pipeline: attention backend, then compile."""
+    set_attention(pipe, spec.attention)
+    if spec.compile:
+        # Slots first: a compiled transformer must already hold every LoRA tensor it will ever swap.
+        slots.prepare(pipe, state, slots.DEFAULT_SLOTS + (("speed",) if spec.speed_slot else ()))
+        compile_blocks(pipe, spec.compile_backend)
 
 
 def compile_blocks(pipe: Any, backend: str = "inductor") -> None:

@@ -62,7 +62,7 @@ def subprocess_env(**extra: str) -> dict[str, str]:
 def tiny_model():  # type: ignore[no-untyped-def]
     """The tiny pipeline, built once per test run and shared (it is also loading's cached model)."""
     from cinescene import loading
-    from cinescene.config import ModelSpec
+    from cinescene.settings import ModelSpec
 
     return loading.get_model(ModelSpec(model="tiny"))
 
@@ -84,7 +84,7 @@ def still(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def small_settings():  # type: ignore[no-untyped-def]
     """Settings that make the tiny model answer in well under a second."""
-    from cinescene.config import SampleSettings
+    from cinescene.settings import SampleSettings
 
     return SampleSettings(prompt="a slow dolly-in on a lighthouse at dusk", steps=3, frames=5, height=32, width=48,
                           preset="preview")

@@ -247,3 +247,65 @@ def test_train_command(tmp_path, capsys):
     assert "clip0.mp4" in err and len(err.splitlines()) == 1
     assert run_cli(["train", "--data", str(data), "--name", "x", "--rank", "0"]) == 2
     assert "rank" in capsys.readouterr().err
+
+
+def test_every_training_setting_has_a_flag():
+    import dataclasses
+    import typing
+
+    from cinescene.cli.common import given
+    from cinescene.training.config import TrainConfig
+
+    parser = cli.build_parser()
+    hints = typing.get_type_hints(TrainConfig)
+    for field in dataclasses.fields(TrainConfig):
+        if field.metadata.get("cli") is False:
+            continue
+        flag = field.metadata.get("flag") or "--" + field.name.replace("_", "-")
+        default = field.default
+        if default is None:  # an optional setting: use its type's zero-ish value
+            default = {int | None: 0, float | None: 0.0}.get(hints[field.name], "")
+        if isinstance(default, bool):
+            argv, expected = [f"--no-{flag[2:]}" if default else flag], not default
+        elif isinstance(default, tuple):
+            argv, expected = [flag, "0.5", "0.75"], (0.5, 0.75)
+        elif isinstance(default, int | float):
+            argv, expected = [flag, "3"], type(default)(3)
+        elif field.metadata.get("choices"):
+            choice = field.metadata["choices"][-1]
+            argv, expected = [flag, choice], choice
+        else:
+            argv, expected = [flag, "some-value"], "some-value"
+        args = parser.parse_args(["train", *argv])
+        assert given(args, TrainConfig) == {field.name: expected}, field.name
+
+
+def test_app_and_cli_share_the_model_flags(monkeypatch):
+    import argparse
+
+    from cinescene.cli.common import add_model_args, given, model_spec
+    from cinescene.settings import ModelSpec
+
+    cli_flags = {a.dest for a in cli.build_parser()._subparsers._group_actions[0].choices["sample"]._actions}
+    app_parser = argparse.ArgumentParser()
+    monkeypatch.setenv("CINESCENE_MEMORY", "model-offload")
+    monkeypatch.setenv("CINESCENE_FP8", "yes")
+    monkeypatch.setenv("CINESCENE_MODEL", "tiny")
+    add_model_args(app_parser, env_prefix="CINESCENE_")
+    app_flags = {a.dest for a in app_parser._actions} - {"help"}
+    assert app_flags <= cli_flags
+    assert app_flags == {f.name for f in __import__("dataclasses").fields(ModelSpec)} - {"seed"}
+    spec = model_spec(app_parser.parse_args([]))
+    assert (spec.model, spec.memory, spec.fp8) == ("tiny", "model-offload", True)
+    assert given(app_parser.parse_args(["--no-fp8"]), ModelSpec)["fp8"] is False  # a flag beats the environment
+
+
+def test_a_bad_yes_no_variable_is_named(monkeypatch):
+    import argparse
+
+    from cinescene.cli.common import add_model_args
+    from cinescene.errors import InputError
+
+    monkeypatch.setenv("CINESCENE_FP8", "ture")
+    with pytest.raises(InputError, match="CINESCENE_FP8='ture' is not a yes/no value"):
+        add_model_args(argparse.ArgumentParser(), env_prefix="CINESCENE_")

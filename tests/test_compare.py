@@ -8,8 +8,8 @@ import pytest
 
 from cinescene import compare, loading, media, sampler
 from cinescene.adapters import AdapterLibrary
-from cinescene.config import AdapterChoice, ModelSpec, SampleSettings
 from cinescene.errors import InputError
+from cinescene.settings import AdapterChoice, ModelSpec, SampleSettings
 
 import lora_fixtures as lf
 
@@ -32,7 +32,7 @@ def test_compare_writes_both_videos_and_every_metric(tiny_model, library, metric
     image = media.load_image(still)
     stages = []
     result = compare.compare(tiny_model, image, SETTINGS, tmp_path / "cmp", library, metric_nets,
-                             on_progress=lambda stage, i, n: stages.append(stage))
+                             on_event=lambda e: stages.append(e["task"]))
     plain = sampler.sample(loading.load_model(ModelSpec(model="tiny")), image,
                            dataclasses.replace(SETTINGS, adapters=())).frames
     assert np.array_equal(result.base.frames, plain)  # base = the plain model, bit for bit

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from cinescene import deploy
-from cinescene.config import PRESETS
+from cinescene.settings import PRESETS
 
 
 def test_detect_reads_the_space_environment(monkeypatch):

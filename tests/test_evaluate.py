@@ -8,8 +8,8 @@ import pytest
 
 from cinescene import evaluate, loading, media
 from cinescene.adapters import AdapterLibrary
-from cinescene.config import AdapterChoice, ModelSpec, SampleSettings
 from cinescene.errors import InputError
+from cinescene.settings import AdapterChoice, ModelSpec, SampleSettings
 
 import lora_fixtures as lf
 from conftest import make_still
@@ -82,7 +82,7 @@ def test_eval_base_lora_and_full_finetune(eval_set, tmp_path, metric_nets, i3d_s
     seen = []
     result = evaluate.run(ModelSpec(model="tiny"), evaluate.read_set(eval_set / "set.jsonl"), variants, template,
                           tmp_path / "out", lib, metric_nets, i3d_path=str(i3d_standin),
-                          on_progress=lambda done, total, label: seen.append((done, total)))
+                          on_event=lambda e: seen.append((e["done"], e["total"])))
     assert seen[-1] == (9, 9)
     rows = list(csv.DictReader(open(tmp_path / "out" / "results.csv")))
     assert [r["variant"] for r in rows].count("full") == 3 and len(rows) == 9

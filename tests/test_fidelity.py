@@ -7,8 +7,8 @@ import types
 import pytest
 import yaml
 
-from cinescene import loading, lora_formats, slots
-from cinescene.config import HUB_480P
+from cinescene import architecture, loading, lora_formats, slots
+from cinescene.settings import HUB_480P
 
 from conftest import ROOT
 
@@ -17,7 +17,7 @@ D, BLOCKS = 5120, 40
 
 @pytest.fixture(scope="module")
 def skeleton():
-    return loading.transformer_skeleton(HUB_480P)
+    return architecture.transformer_skeleton(HUB_480P)
 
 
 def test_every_slot_resolves_on_the_real_layers(skeleton):
@@ -56,10 +56,10 @@ def test_comfyui_names_cover_every_real_layer(skeleton):
 
 
 def test_training_freezes_all_but_the_slot_and_checkpoints_the_real_block(skeleton):
-    from cinescene import train_config
-    from cinescene.trainer import Trainer
+    from cinescene.training import config as train_config
+    from cinescene.training.trainer import Trainer
 
-    fresh = loading.transformer_skeleton(HUB_480P)
+    fresh = architecture.transformer_skeleton(HUB_480P)
     tiny = loading.build_tiny_pipeline()
     pipe = types.SimpleNamespace(transformer=fresh, vae=tiny.vae, text_encoder=tiny.text_encoder,
                                  image_encoder=tiny.image_encoder)

@@ -6,9 +6,9 @@ import os
 import pytest
 import torch
 
-from cinescene import loading
-from cinescene.config import HUB_480P, HUB_720P, ModelSpec
+from cinescene import architecture, loading, placement
 from cinescene.errors import InputError, ModelNotFoundError
+from cinescene.settings import HUB_480P, HUB_720P, ModelSpec
 
 
 def test_tiny_uses_the_real_classes_with_image_cross_attention(tiny_model):
@@ -50,14 +50,14 @@ def test_get_model_caches_one_pipeline():
 def test_auto_model_is_tiny_without_cuda():
     assert not torch.cuda.is_available()
     assert loading.auto_model() == "tiny"
-    assert loading.resolve_device("auto").type == "cpu"
+    assert placement.resolve_device("auto").type == "cpu"
 
 
 def test_defaults_follow_the_model():
-    assert loading.defaults_for(HUB_480P).preset == "480P"
-    assert loading.defaults_for(HUB_720P).preset == "720P"
-    assert loading.defaults_for(HUB_480P).steps == 40 and loading.defaults_for(HUB_480P).frames == 81
-    assert loading.defaults_for("tiny").preset == "preview"
+    assert architecture.defaults_for(HUB_480P).preset == "480P"
+    assert architecture.defaults_for(HUB_720P).preset == "720P"
+    assert architecture.defaults_for(HUB_480P).steps == 40 and architecture.defaults_for(HUB_480P).frames == 81
+    assert architecture.defaults_for("tiny").preset == "preview"
 
 
 def test_local_folder_round_trip(tmp_path, still, small_settings):
@@ -94,7 +94,7 @@ def test_unknown_memory_mode_and_device():
     with pytest.raises(InputError, match="unknown memory mode"):
         loading.load_model(ModelSpec(model="tiny", memory="lots"))
     with pytest.raises(InputError, match="no CUDA device"):
-        loading.resolve_device("cuda")
+        placement.resolve_device("cuda")
 
 
 def test_offline_hub_error_names_id_cache_and_tiny(monkeypatch):

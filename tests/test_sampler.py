@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from cinescene import media, sampler
-from cinescene.config import SampleSettings
 from cinescene.errors import InputError
+from cinescene.settings import SampleSettings
 
 from conftest import files_under
 
@@ -34,7 +34,7 @@ def test_same_seed_same_frames_other_seed_other_frames(tiny_model, image, small_
 def test_progress_is_reported_once_per_step(tiny_model, image, small_settings):
     seen = []
     sampler.sample(tiny_model, image, dataclasses.replace(small_settings, steps=4),
-                   on_step=lambda i, n, info: seen.append((i, n, info["timestep"])))
+                   on_event=lambda e: seen.append((e["done"], e["total"], e["timestep"])))
     assert [(i, n) for i, n, _ in seen] == [(1, 4), (2, 4), (3, 4), (4, 4)]
     timesteps = [t for *_, t in seen]
     assert timesteps == sorted(timesteps, reverse=True)

@@ -9,11 +9,13 @@ import zipfile
 import psutil
 import pytest
 
-from cinescene import archive, cli, loading, media, sampler, train_config
+from cinescene import cli, loading, media, sampler
 from cinescene.adapters import AdapterLibrary
-from cinescene.config import AdapterChoice, ModelSpec, SampleSettings
 from cinescene.errors import InputError
 from cinescene.names import check_plain_name, from_filename
+from cinescene.settings import AdapterChoice, ModelSpec, SampleSettings
+from cinescene.training import archive
+from cinescene.training import config as train_config
 
 import lora_fixtures as lf
 from conftest import ROOT, make_still

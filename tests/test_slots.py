@@ -10,7 +10,7 @@ import torch
 
 from cinescene import loading, media, sampler, slots
 from cinescene.adapters import AdapterLibrary
-from cinescene.config import AdapterChoice, ModelSpec, SampleSettings
+from cinescene.settings import AdapterChoice, ModelSpec, SampleSettings
 
 import lora_fixtures as lf
 

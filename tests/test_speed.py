@@ -9,8 +9,8 @@ import torch
 
 from cinescene import loading, media, sampler
 from cinescene.adapters import AdapterLibrary
-from cinescene.config import AdapterChoice, ModelSpec, SampleSettings
 from cinescene.errors import InputError
+from cinescene.settings import AdapterChoice, ModelSpec, SampleSettings
 
 import lora_fixtures as lf
 

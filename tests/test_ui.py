@@ -68,9 +68,9 @@ def test_progress_callback_moves_per_step():
         def __call__(self, progress, desc=None, total=None, unit="steps"):
             calls.append(progress)
 
-    on_step = ui.progress_callback(FakeProgress(), "denoising")
+    on_event = ui.progress_callback(FakeProgress(), "denoising")
     for i in range(1, 4):
-        on_step(i, 3, {"timestep": 0.0, "elapsed": 0.0})
+        on_event({"type": "progress", "task": "denoising", "done": i, "total": 3, "timestep": 0.0, "elapsed": 0.0})
     assert calls == [(1, 3), (2, 3), (3, 3)]
 
 

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from .. import loading, outputs, sampler
+from .. import architecture, loading, outputs, placement
 from ..adapters import DEFAULT_LIBRARY, AdapterLibrary
-from ..config import ModelSpec
 from ..deploy import Limits
 from ..errors import CinesceneError
 from ..metrics import MetricsConfig
-from ..runs import TrainingRuns
+from ..progress import Event, OnEvent
+from ..settings import ModelSpec
+from ..training.runs import TrainingRuns
 
 GPU_QUEUE = "gpu"  # the one concurrency id for everything that touches the pipeline
 NONE = "none"
@@ -36,27 +39,41 @@ class AppContext:
 
     def model(self, spec: ModelSpec | None = None) -> loading.LoadedModel:
         """The pipeline for ``spec`` (default: the app's); another spec replaces the cached one."""
-        if self.runs.active is not None and loading.cuda_available():
+        if self.runs.active is not None and placement.cuda_available():
             raise CinesceneError("a training run is using the GPU; wait for it or stop it on the Train tab")
         return loading.get_model(spec or self.spec)
 
     def release_gpu(self) -> None:
         """Free the cached pipeline before a training subprocess needs the GPU (nothing to free on a CPU)."""
-        if loading.cuda_available():
+        if placement.cuda_available():
             import torch
 
             loading.clear_cache()
             torch.cuda.empty_cache()
 
     def fingerprint(self) -> dict[str, int]:
-        return loading.fingerprint(loading.transformer_config(self.spec.model))
+        return architecture.fingerprint(architecture.transformer_config(self.spec.model))
 
 
-def progress_callback(progress: gr.Progress, desc: str) -> sampler.StepCallback:
-    def on_step(step: int, total: int, info: dict[str, Any]) -> None:
-        progress((step, total), desc=desc, unit="steps")
+def progress_callback(progress: gr.Progress, desc: str | None = None,
+                      spans: dict[str, tuple[float, float, str]] | None = None) -> OnEvent:
+    """Progress events (``cinescene.progress``) shown on ``progress``.
 
-    return on_step
+    ``spans`` maps a task to the (start, end, label) share of one bar it fills, for jobs of several tasks;
+    other tasks show as done/total with ``desc`` (default: the task's name).
+    """
+
+    def on_event(event: Event) -> None:
+        if event.get("type") != "progress":
+            return
+        task, done, total = event["task"], event["done"], event["total"]
+        if spans and task in spans:
+            start, end, label = spans[task]
+            progress(start + (end - start) * done / max(total, 1), desc=label)
+        else:
+            progress((done, total), desc=desc or task, unit="steps")
+
+    return on_event
 
 
 def int_or_none(value: float | int | None) -> int | None:
@@ -73,3 +90,23 @@ def user_error(err: CinesceneError) -> gr.Error:
 def adapter_dropdown_choices(ctx: AppContext, kind: str) -> list[tuple[str, str]]:
     """(label, value) pairs: adapters that fit the loaded model; the slow ones say so."""
     return [(NONE, NONE)] + [(i.label(), i.name) for i in ctx.library.list(kind, ctx.fingerprint())]
+
+
+def named_handler(fields: tuple[str, ...], fn: Callable[[dict[str, Any], Any], Any]) -> Callable[..., Any]:
+    """A gradio handler taking ``fields`` (in order) and gradio's progress tracker; calls ``fn(values, progress)``.
+
+    gradio names an endpoint's API parameters after the handler's signature, so the signature is
+    built from ``fields``: one list of names, not a second copy typed out as parameters.
+    """
+
+    def handler(*args: Any, **kwargs: Any) -> Any:
+        values = dict(zip(fields, args))
+        values.update({k: v for k, v in kwargs.items() if k in fields})
+        progress = args[len(fields)] if len(args) > len(fields) else kwargs.get("progress", gr.Progress())
+        return fn(values, progress)
+
+    positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    handler.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(name, positional) for name in fields]
+        + [inspect.Parameter("progress", positional, default=gr.Progress())])
+    return handler

@@ -9,7 +9,7 @@ import pandas as pd
 
 from .. import compare, metrics, outputs
 from ..errors import CinesceneError
-from .common import GPU_QUEUE, AppContext, user_error
+from .common import GPU_QUEUE, AppContext, progress_callback, user_error
 from .generate import ShotInputs, shot_handler, shot_inputs, shot_settings
 
 TABLE_HEADERS = ["metric", "base", "tuned", "tuned - base", "better", "calibrated"]
@@ -21,8 +21,8 @@ PLAY_BOTH_JS = """() => {
       new Promise(r => v.addEventListener('canplay', r, {once: true}))))
     .then(() => vids.forEach(v => v.play()));
 }"""
-# Fractions of the progress bar each stage fills.
-STAGES = {"base": (0.0, 0.45, "base (no adapters)"), "tuned": (0.45, 0.9, "tuned"), "scoring": (0.9, 1.0, "scoring")}
+# Shares of the progress bar each of compare.TASKS fills.
+SPANS = {"base": (0.0, 0.45, "base (no adapters)"), "tuned": (0.45, 0.9, "tuned"), "scoring": (0.9, 1.0, "scoring")}
 
 
 def series_frames(result: dict[str, Any], metric: str, labels: dict[str, str]) -> pd.DataFrame:
@@ -45,12 +45,8 @@ def run_compare(ctx: AppContext, values: dict[str, Any], progress: gr.Progress) 
         networks = metrics.get_networks(ctx.metrics)
         model = ctx.model(spec)
         out_dir = outputs.new_request_dir(ctx.outputs_root, "compare")
-
-        def on_progress(stage: str, step: int, total: int) -> None:
-            start, end, desc = STAGES[stage]
-            progress(start + (end - start) * step / max(total, 1), desc=desc)
-
-        result = compare.compare(model, image, settings, out_dir, ctx.library, networks, on_progress=on_progress)
+        result = compare.compare(model, image, settings, out_dir, ctx.library, networks,
+                                 on_event=progress_callback(progress, spans=SPANS))
     except CinesceneError as err:
         raise user_error(err) from None
     scores = result.metrics

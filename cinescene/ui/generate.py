@@ -10,15 +10,26 @@ from typing import Any
 
 import gradio as gr
 
-from .. import deploy, loading, media, outputs, sampler
-from ..config import MAX_FRAMES, MAX_PROMPT_CHARS, MEMORY_MODES, PRESETS, AdapterChoice, ModelSpec, SampleSettings
+from .. import deploy, media, outputs, sampler
+from ..architecture import defaults_for
 from ..errors import CinesceneError
+from ..settings import (
+    CACHE_KINDS,
+    MAX_FRAMES,
+    MAX_PROMPT_CHARS,
+    MEMORY_CHOICES,
+    PRESETS,
+    AdapterChoice,
+    ModelSpec,
+    SampleSettings,
+)
 from .common import (
     GPU_QUEUE,
     NONE,
     AppContext,
     adapter_dropdown_choices,
     int_or_none,
+    named_handler,
     progress_callback,
     user_error,
 )
@@ -46,7 +57,7 @@ def shot_inputs(ctx: AppContext, prefix: str) -> ShotInputs:
     """Build the shot widgets (elem ids start with ``prefix``)."""
     from .. import speed as speed_options
 
-    defaults = loading.defaults_for(ctx.spec.model)
+    defaults = defaults_for(ctx.spec.model)
     spec = ctx.spec
     # A plain file input, not gr.Image: gradio would decode the upload itself, and a broken or
     # hostile file would fail inside gradio with its internals in the message. cinescene checks the
@@ -94,11 +105,11 @@ def shot_inputs(ctx: AppContext, prefix: str) -> ShotInputs:
         with gr.Row():
             speed = gr.Dropdown(adapter_dropdown_choices(ctx, "speed"), value=NONE, label="Speed adapter",
                                 elem_id=f"{prefix}-speed", allow_custom_value=True)
-            cache = gr.Dropdown(list(speed_options.CACHE_KINDS), value="none", label="Step cache",
+            cache = gr.Dropdown(list(CACHE_KINDS), value="none", label="Step cache",
                                 elem_id=f"{prefix}-cache")
             cache_threshold = gr.Number(value=None, label="Cache threshold (empty: default)")
         with gr.Row():
-            memory = gr.Dropdown(list(MEMORY_MODES), value=spec.memory, label="Memory mode")
+            memory = gr.Dropdown(list(MEMORY_CHOICES), value=spec.memory, label="Memory mode")
             attention = gr.Dropdown(speed_options.attention_backends(), value=spec.attention,
                                     label="Attention backend")
         with gr.Row():
@@ -134,7 +145,7 @@ def shot_settings(ctx: AppContext, v: dict[str, Any]) -> tuple[Any, SampleSettin
         raise CinesceneError("the seed is empty: enter a whole number or press the dice")
     adapters = adapter_choices(v.get("style"), v.get("style_strength", 1.0), v.get("motion"),
                                v.get("motion_strength", 1.0), v.get("style_end"), v.get("motion_end"), v.get("speed"))
-    settings = loading.defaults_for(ctx.spec.model).settings(
+    settings = defaults_for(ctx.spec.model).settings(
         v.get("prompt") or "", negative_prompt=v.get("negative_prompt") or "", preset=v.get("preset"),
         frames=int(v["frames"]), steps=int(v["steps"]), guidance=float(v["guidance"]), seed=int(v["seed"]),
         shift=float(v["shift"]) if v.get("shift") else None, height=int_or_none(v.get("height")),
@@ -157,7 +168,7 @@ def generate(ctx: AppContext, values: dict[str, Any], progress: gr.Progress) -> 
         model = ctx.model(spec)
         out_dir = outputs.new_request_dir(ctx.outputs_root, "sample")
         result = sampler.sample_to_file(model, image, settings, out_dir / "video.mp4", library=ctx.library,
-                                        on_step=progress_callback(progress, "denoising"))
+                                        on_event=progress_callback(progress))
     except CinesceneError as err:
         raise user_error(err) from None
     for note in result.speed.get("notes", []):
@@ -168,19 +179,10 @@ def generate(ctx: AppContext, values: dict[str, Any], progress: gr.Progress) -> 
 def shot_handler(ctx: AppContext, fn: Callable[..., Any], generations: int = 1) -> Callable[..., Any]:
     """Wrap ``fn(ctx, values, progress=...)`` for an event on ``ShotInputs.components``.
 
-    The parameters are spelled out because gradio turns them into the API's argument names. On a
-    ZeroGPU Space the call runs inside @spaces.GPU, asking for a duration that fits ``generations``
-    videos of the requested size.
+    On a ZeroGPU Space the call runs inside @spaces.GPU, asking for a duration that fits
+    ``generations`` videos of the requested size.
     """
-
-    def handler(image, prompt, negative_prompt, preset, frames, steps, guidance, seed, shift, height, width,
-                style, style_strength, motion, motion_strength, style_end, motion_end, speed, cache,
-                cache_threshold, memory, fp8, attention, compile_blocks, vae_tiling, progress=gr.Progress()):
-        values = dict(zip(SHOT_FIELDS, (image, prompt, negative_prompt, preset, frames, steps, guidance, seed, shift,
-                                        height, width, style, style_strength, motion, motion_strength, style_end,
-                                        motion_end, speed, cache, cache_threshold, memory, fp8, attention,
-                                        compile_blocks, vae_tiling)))
-        return fn(ctx, values, progress=progress)
+    handler = named_handler(SHOT_FIELDS, lambda values, progress: fn(ctx, values, progress=progress))
 
     def duration(*args: Any, **kwargs: Any) -> int:
         values = dict(zip(SHOT_FIELDS, args))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 from pathlib import Path
 from typing import Any
@@ -9,12 +10,23 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from .. import archive, data, train_config
 from ..errors import CinesceneError, InputError
 from ..names import check_plain_name
-from .common import AppContext, user_error
+from ..training import archive
+from ..training import config as train_config
+from ..training.dataset import scan
+from .common import AppContext, named_handler, user_error
 
 VALIDATION_HEADERS = ["step", "LPIPS", "CLIP-SIM", "best", "calibrated"]
+# The TrainConfig fields the tab offers (its API's parameters after ``dataset``), with their labels; every
+# other setting keeps its TrainConfig default. Types, defaults and checks come from TrainConfig itself.
+FORM = {"stage": "Stage", "name": "Adapter name", "style_adapter": "Frozen style adapter (motion stage only)",
+        "rank": "Rank", "alpha": "Alpha", "learning_rate": "Learning rate", "steps": "Steps per stage",
+        "grad_accum": "Gradient accumulation", "val_every": "Validate every", "patience": "Early-stopping patience",
+        "window": "Motion window (4k+1 frames)"}
+ELEM_IDS = {"val_every": "train-val"}  # the rest are train-<field>
+LAYOUT = (("stage",), ("name",), ("style_adapter",), ("rank", "alpha", "learning_rate"),
+          ("steps", "grad_accum", "window"), ("val_every", "patience"))
 
 
 def dataset_choices(ctx: AppContext) -> list[str]:
@@ -33,29 +45,39 @@ def upload_dataset(ctx: AppContext, file: str | None) -> tuple[str, Any]:
     return f"Extracted **{folder.name}**.", gr.update(choices=dataset_choices(ctx), value=folder.name)
 
 
-def start_training(ctx: AppContext, dataset: str | None, stage: str, name: str, style_adapter: str | None,
-                   rank: float, alpha: float, learning_rate: float, steps: float, grad_accum: float,
-                   val_every: float, patience: float, window: float) -> str:
+def form_values(values: dict[str, Any]) -> dict[str, Any]:
+    """Widget values to TrainConfig values: numbers to the field's type, "none" and blanks to unset."""
+    kinds = {f.name: f.type for f in dataclasses.fields(train_config.TrainConfig)}
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if value is None or (isinstance(value, str) and value.strip() in ("", "none")):
+            continue
+        kind = kinds[name]
+        out[name] = (int(value) if kind.startswith("int") else float(value) if kind.startswith("float")
+                     else value.strip() if isinstance(value, str) else value)
+    return out
+
+
+def start_training(ctx: AppContext, dataset_name: str | None, values: dict[str, Any]) -> str:
+    """Start a run from the tab's ``FORM`` values (by field name) on a dataset in the datasets folder."""
     try:
-        if steps is None or int(steps) > ctx.limits.max_train_steps:
+        settings = form_values(values)
+        steps = settings.get("steps")
+        if steps is None or steps > ctx.limits.max_train_steps:
             raise InputError(f"this app allows at most {ctx.limits.max_train_steps} steps per stage"
                              + (f": {ctx.limits.train_note}" if ctx.limits.train_note else ""))
-        if not dataset:
+        if not dataset_name:
             raise CinesceneError("choose a dataset (or upload a .zip)")
-        check_plain_name(dataset, "dataset")  # a folder directly inside the datasets root, nothing else
-        folder = ctx.datasets_root / dataset
+        check_plain_name(dataset_name, "dataset")  # a folder directly inside the datasets root, nothing else
+        folder = ctx.datasets_root / dataset_name
         config = train_config.build(
-            model=ctx.spec.model, data=str(folder), stage=stage, name=(name or "").strip(),
-            style_adapter=style_adapter if style_adapter and style_adapter != "none" else None,
-            rank=int(rank), alpha=float(alpha), learning_rate=float(learning_rate), steps=int(steps),
-            grad_accum=int(grad_accum), val_every=int(val_every), patience=int(patience), window=int(window),
-            runs_dir=str(ctx.runs_root), loras_dir=str(ctx.library.root), metric_weights=ctx.metrics.weights,
+            {"name": ""}, **settings, model=ctx.spec.model, data=str(folder), runs_dir=str(ctx.runs_root),
+            loras_dir=str(ctx.library.root), metric_weights=ctx.metrics.weights,
         )
         if not folder.is_dir():
-            raise CinesceneError(f"no dataset named {dataset!r}")
+            raise CinesceneError(f"no dataset named {dataset_name!r}")
         # Check the whole dataset now: a bad file is named here, not minutes later in a log.
-        data.scan(config.data, stage=config.stage, window=config.window, fps=config.fps,
-                  val_fraction=config.val_fraction)
+        scan(config.data, stage=config.stage, window=config.window, fps=config.fps, val_fraction=config.val_fraction)
         if config.stage == "motion" and config.style_adapter:
             ctx.library.get(config.style_adapter, kind="style")
         ctx.release_gpu()
@@ -97,8 +119,24 @@ def poll(ctx: AppContext) -> tuple[Any, ...]:
     return "  \n".join(lines), losses, validations, video, p.get("checkpoint") or "", finished
 
 
+def form_widget(ctx: AppContext, name: str) -> Any:
+    """The widget for one FORM field, from its TrainConfig definition (type, default, choices, help)."""
+    spec = next(f for f in dataclasses.fields(train_config.TrainConfig) if f.name == name)
+    common = {"label": FORM[name], "elem_id": ELEM_IDS.get(name, f"train-{name.replace('_', '-')}"),
+              "info": spec.metadata.get("help")}
+    if spec.metadata.get("choices"):
+        return gr.Radio(list(spec.metadata["choices"]), value=spec.default, **common)
+    if name == "style_adapter":
+        # Custom values pass to start_training, which checks the name against the library.
+        return gr.Dropdown(["none"] + ctx.library.names("style"), value="none", allow_custom_value=True, **common)
+    if spec.type.startswith("str"):
+        return gr.Textbox(max_length=58, **common)  # 64 minus the -style / -motion suffix of a "both" run
+    value = min(spec.default, ctx.limits.max_train_steps) if name == "steps" else spec.default
+    return gr.Number(value, precision=0 if spec.type.startswith("int") else None, **common)
+
+
+
 def train_tab(ctx: AppContext, refresh_adapters: Any, refreshed: list[Any]) -> None:
-    defaults = train_config.TrainConfig()
     if ctx.limits.train_note:
         gr.Markdown(ctx.limits.train_note, elem_id="train-note")
     with gr.Row():
@@ -110,23 +148,11 @@ def train_tab(ctx: AppContext, refresh_adapters: Any, refreshed: list[Any]) -> N
                 upload = gr.File(label="…or upload a .zip", file_types=[".zip"], type="filepath",
                                  elem_id="train-zip")
             upload_status = gr.Markdown()
-            stage = gr.Radio(["style", "motion", "both"], value="style", label="Stage", elem_id="train-stage")
-            name = gr.Textbox(label="Adapter name", max_length=58, elem_id="train-name")
-            style_adapter = gr.Dropdown(["none"] + ctx.library.names("style"), value="none", allow_custom_value=True,
-                                        label="Frozen style adapter (motion stage only)")
-            with gr.Row():
-                rank = gr.Number(defaults.rank, precision=0, label="Rank")
-                alpha = gr.Number(defaults.alpha, label="Alpha")
-                learning_rate = gr.Number(defaults.learning_rate, label="Learning rate")
-            with gr.Row():
-                steps = gr.Number(min(defaults.steps, ctx.limits.max_train_steps), precision=0,
-                                  label="Steps per stage", elem_id="train-steps")
-                grad_accum = gr.Number(defaults.grad_accum, precision=0, label="Gradient accumulation")
-                window = gr.Number(defaults.window, precision=0, label="Motion window (4k+1 frames)",
-                                   elem_id="train-window")
-            with gr.Row():
-                val_every = gr.Number(defaults.val_every, precision=0, label="Validate every", elem_id="train-val")
-                patience = gr.Number(defaults.patience, precision=0, label="Early-stopping patience")
+            widgets: dict[str, Any] = {}
+            for row in LAYOUT:
+                with gr.Row():
+                    for name in row:
+                        widgets[name] = form_widget(ctx, name)
             with gr.Row():
                 start = gr.Button("Start", variant="primary", elem_id="train-start")
                 stop = gr.Button("Stop (checkpoints)", variant="stop", elem_id="train-stop")
@@ -144,13 +170,12 @@ def train_tab(ctx: AppContext, refresh_adapters: Any, refreshed: list[Any]) -> N
 
     upload.upload(_upload, inputs=upload, outputs=[upload_status, dataset], api_name="upload_dataset")
 
-    def _start(dataset, stage, name, style_adapter, rank, alpha, learning_rate, steps, grad_accum, val_every,
-               patience, window):
-        return start_training(ctx, dataset, stage, name, style_adapter, rank, alpha, learning_rate, steps,
-                              grad_accum, val_every, patience, window), False
+    def _start(values: dict[str, Any], progress: Any) -> tuple[str, bool]:
+        dataset_name = values.pop("dataset")
+        return start_training(ctx, dataset_name, values), False
 
-    start.click(_start, inputs=[dataset, stage, name, style_adapter, rank, alpha, learning_rate, steps, grad_accum,
-                                val_every, patience, window], outputs=[status, finished], api_name="train_start")
+    start.click(named_handler(("dataset", *FORM), _start), inputs=[dataset, *(widgets[name] for name in FORM)],
+                outputs=[status, finished], api_name="train_start")
     stop.click(lambda: stop_training(ctx), outputs=status, api_name="train_stop")
 
     def _poll(was_finished):

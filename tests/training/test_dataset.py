@@ -5,15 +5,16 @@ import json
 import pytest
 from PIL import Image
 
-from cinescene import data, media
+from cinescene import media
 from cinescene.errors import InputError
+from cinescene.training import dataset
 
 from footage import make_dataset, moving_clip
 
 
 def test_scan_finds_clips_stills_and_captions(tmp_path):
     root = make_dataset(tmp_path / "d", clips=3, stills=2, frames=24)
-    ds = data.scan(root, stage="both", window=9, val_fraction=0)
+    ds = dataset.scan(root, stage="both", window=9, val_fraction=0)
     assert sorted(i.name for i in ds.train) == ["clip0.mp4", "clip1.mp4", "clip2.mp4", "still0.png", "still1.png"]
     clip = next(i for i in ds.train if i.kind == "clip")
     assert (clip.width, clip.height, clip.frames, clip.fps) == (96, 64, 24, 16.0)
@@ -28,20 +29,20 @@ def test_metadata_captions_and_txt_precedence(tmp_path):
         media.write_video(moving_clip(12), root / name)
     (root / "metadata.csv").write_text("file,caption\na.mp4,from csv\nb.mp4,also from csv\n")
     (root / "b.txt").write_text("from txt")
-    ds = data.scan(root, stage="style", val_fraction=0)
+    ds = dataset.scan(root, stage="style", val_fraction=0)
     assert {i.name: i.caption for i in ds.train} == {"a.mp4": "from csv", "b.mp4": "from txt"}
     (root / "metadata.csv").unlink()
     (root / "metadata.jsonl").write_text(json.dumps({"file_name": "a.mp4", "text": "from jsonl"}) + "\n")
-    assert {i.name: i.caption for i in data.scan(root, stage="style", val_fraction=0).train}["a.mp4"] == "from jsonl"
+    assert {i.name: i.caption for i in dataset.scan(root, stage="style", val_fraction=0).train}["a.mp4"] == "from jsonl"
 
 
 def test_validation_folder_and_held_out_fraction(tmp_path):
     with_folder = make_dataset(tmp_path / "a", clips=2, stills=0, validation=True)
-    ds = data.scan(with_folder, stage="motion", window=9)
+    ds = dataset.scan(with_folder, stage="motion", window=9)
     assert [i.name for i in ds.validation] == ["clip0.mp4"] and len(ds.train) == 2
     held = make_dataset(tmp_path / "b", clips=4, stills=2)
-    first = data.scan(held, stage="motion", window=9, val_fraction=0.2)
-    again = data.scan(held, stage="motion", window=9, val_fraction=0.2)
+    first = dataset.scan(held, stage="motion", window=9, val_fraction=0.2)
+    again = dataset.scan(held, stage="motion", window=9, val_fraction=0.2)
     assert len(first.validation) == 1 and first.validation[0].kind == "clip"
     assert first.validation == again.validation  # chosen by content hash, stable
 
@@ -63,8 +64,8 @@ def _bad_dataset(root):
 
 def test_every_bad_file_is_named_with_its_reason(tmp_path):
     root = _bad_dataset(tmp_path / "d")
-    with pytest.raises(data.DatasetError) as info:
-        data.scan(root, stage="motion", window=9)
+    with pytest.raises(dataset.DatasetError) as info:
+        dataset.scan(root, stage="motion", window=9)
     reasons = dict(info.value.problems)
     assert "truncated" in reasons["clip0.mp4"]
     assert "shorter than the window" in reasons["short.mp4"]
@@ -76,7 +77,7 @@ def test_every_bad_file_is_named_with_its_reason(tmp_path):
 
 def test_skip_bad_keeps_the_rest_and_reports_them(tmp_path):
     root = _bad_dataset(tmp_path / "d")
-    ds = data.scan(root, stage="motion", window=9, skip_bad=True, val_fraction=0)
+    ds = dataset.scan(root, stage="motion", window=9, skip_bad=True, val_fraction=0)
     assert sorted(i.name for i in ds.train) == ["clip1.mp4", "still0.png"]
     assert {s["file"] for s in ds.summary()["skipped"]} == {"clip0.mp4", "short.mp4", "nocap.mp4", "tiny.png",
                                                               "junk.mov"}
@@ -85,16 +86,16 @@ def test_skip_bad_keeps_the_rest_and_reports_them(tmp_path):
 def test_metadata_problems(tmp_path):
     root = make_dataset(tmp_path / "d", clips=1, stills=0)
     (root / "metadata.csv").write_text("file,caption\nghost.mp4,boo\n../etc/passwd,x\n")
-    with pytest.raises(data.DatasetError, match="missing file 'ghost.mp4'.*must be a file name"):
-        data.scan(root, stage="style")
+    with pytest.raises(dataset.DatasetError, match="missing file 'ghost.mp4'.*must be a file name"):
+        dataset.scan(root, stage="style")
 
 
 def test_empty_or_missing_folder(tmp_path):
     with pytest.raises(InputError, match="not found"):
-        data.scan(tmp_path / "nope", stage="style")
+        dataset.scan(tmp_path / "nope", stage="style")
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no usable"):
-        data.scan(tmp_path / "empty", stage="style")
+        dataset.scan(tmp_path / "empty", stage="style")
     stills_only = make_dataset(tmp_path / "stills", clips=0, stills=2)
     with pytest.raises(InputError, match="motion stage needs clips"):
-        data.scan(stills_only, stage="motion")
+        dataset.scan(stills_only, stage="motion")

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from cinescene import cli, plan
-from cinescene.config import HUB_480P, HUB_720P
+from cinescene import budget, cli
+from cinescene.settings import HUB_480P, HUB_720P
 
 
 def hand_count_transformer(d=5120, ffn=13824, layers=40, text=4096, image=1280, freq=256, in_ch=36, out_ch=16):
@@ -27,7 +27,7 @@ def hand_count_transformer(d=5120, ffn=13824, layers=40, text=4096, image=1280, 
 
 @pytest.mark.parametrize("model, height, width, tokens", [(HUB_480P, 480, 832, 32_760), (HUB_720P, 720, 1280, 75_600)])
 def test_tokens_and_parameters_match_hand_arithmetic(model, height, width, tokens):
-    result = plan.make_plan(model, height, width, 81)
+    result = budget.make_plan(model, height, width, 81)
     total, block = hand_count_transformer()
     assert result.tokens == tokens
     assert (21 * (height // 16) * (width // 16)) == tokens
@@ -38,22 +38,22 @@ def test_tokens_and_parameters_match_hand_arithmetic(model, height, width, token
 
 
 def test_flops_follow_the_formula():
-    result = plan.make_plan(HUB_480P, 480, 832, 81)
+    result = budget.make_plan(HUB_480P, 480, 832, 81)
     n, d, f, c = 32_760, 5120, 13824, 512 + 257
     per_block = 12 * n * d * d + 4 * n * n * d + 4 * c * d * d + 4 * n * c * d + 4 * n * d * f
     assert result.flops_forward == pytest.approx(40 * per_block)
-    assert "32,760 tokens" in plan.render(result)
+    assert "32,760 tokens" in budget.render(result)
 
 
 def test_memory_modes_are_ordered_and_fp8_halves_the_transformer():
-    result = plan.make_plan(HUB_480P, 480, 832, 81, train_frames=33)
+    result = budget.make_plan(HUB_480P, 480, 832, 81, train_frames=33)
     total = {mode: sum(parts.values()) for mode, parts in result.memory.items()}
     assert total["none"] > total["fp8"] > total["fp8+model-offload"] > total["group-offload"] > total["group-offload-leaf"]
     assert result.memory["fp8"]["transformer (fp8 storage)"] * 2 == result.memory["none"]["transformer"]
     assert set(result.training) == {"none", "fp8"} and sum(result.training["fp8"].values()) < 32e9
-    assert plan.auto_memory_mode(HUB_480P, 80e9) == "none"
-    assert plan.auto_memory_mode(HUB_480P, 24e9) == "group-offload"
-    assert plan.auto_memory_mode(HUB_480P, 31e9) == "fp8+model-offload"
+    assert budget.auto_memory_mode(HUB_480P, 80e9) == "none"
+    assert budget.auto_memory_mode(HUB_480P, 24e9) == "group-offload"
+    assert budget.auto_memory_mode(HUB_480P, 31e9) == "fp8+model-offload"
 
 
 def test_plan_command(capsys):

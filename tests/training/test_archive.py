@@ -5,8 +5,8 @@ import zipfile
 
 import pytest
 
-from cinescene import archive
 from cinescene.errors import InputError
+from cinescene.training import archive
 
 from conftest import files_under
 

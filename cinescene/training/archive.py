@@ -16,8 +16,8 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from .errors import InputError
-from .names import from_filename
+from ..errors import InputError
+from ..names import from_filename
 
 MAX_ENTRIES = 2000
 MAX_TOTAL_BYTES = 8 * 2**30

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import media
-from .errors import InputError
-from .hashing import sha256_file
+from .. import media
+from ..errors import InputError
+from ..hashing import sha256_file
 
 CLIP_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv")
 STILL_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -152,30 +152,25 @@ def _check_file(path: Path, caption: str | None, window: int, fps: int, needs_wi
 
 
 def _probe_clip(path: Path) -> tuple[int, int, float, float, int]:
-    import imageio.v2 as iio
-    import imageio_ffmpeg
-
     try:
-        reader = iio.get_reader(path, format="FFMPEG")
-        meta = reader.get_meta_data()
-        reader.close()
-    except (OSError, RuntimeError, ValueError) as err:
+        header = media.probe_video(path)
+    except InputError as err:
         raise InputError("not a readable video (ffmpeg could not read its header)") from err
-    width, height = meta.get("size") or (0, 0)
-    rate, duration = float(meta.get("fps") or 0), float(meta.get("duration") or 0)
+    rate, duration = header.fps, header.duration
     if rate <= 0 or duration <= 0:
         raise InputError("no frame rate or duration in the header")
     if duration > MAX_SECONDS:
         raise InputError(f"absurd length: {duration / 60:.0f} minutes (limit {MAX_SECONDS // 60}); cut it first")
     try:
         # Decodes every frame (to nowhere): the only way to know the file is whole.
-        frames, seconds = imageio_ffmpeg.count_frames_and_secs(str(path))
-    except (RuntimeError, OSError) as err:
+        counted = media.probe_video(path, count=True)
+    except InputError as err:
         raise InputError("damaged: ffmpeg could not decode it") from err
+    frames = int(counted.decoded_frames or 0)
     if frames < 0.9 * duration * rate - 1:
         raise InputError(f"truncated: its header promises about {round(duration * rate)} frames, "
                          f"only {frames} decode")
-    return int(width), int(height), rate, float(seconds) or frames / rate, int(frames)
+    return header.width, header.height, rate, float(counted.decoded_seconds or 0) or frames / rate, frames
 
 
 def _scan_folder(folder: Path, window: int, fps: int, needs_window: bool) -> tuple[list[DataItem],

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,11 +28,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import atomic, media
-from .config import MAX_TEXT_TOKENS
-from .data import DataItem
-from .errors import InputError
-from .faults import failpoint
+from .. import atomic, media, progress
+from ..errors import InputError
+from ..faults import failpoint
+from ..settings import MAX_TEXT_TOKENS
+from .dataset import DataItem
 
 CACHE_VERSION = 1
 
@@ -71,8 +70,8 @@ def nearest_bucket(width: int, height: int, options: list[tuple[int, int]]) -> t
 STYLE_VALIDATION_FRAMES = 17
 
 
-def plan(items: list[DataItem], stage: str, *, window: int, fps: int, style_frames_per_clip: int, area: int,
-         validation: bool = False) -> list[Sample]:
+def samples_for(items: list[DataItem], stage: str, *, window: int, fps: int, style_frames_per_clip: int, area: int,
+                validation: bool = False) -> list[Sample]:
     """The samples a stage trains on: motion windows from clips, or single frames from clips and stills.
 
     Validation samples are the first window of each held-out clip (style: at most
@@ -108,20 +107,7 @@ def decode_fitted(item: DataItem, fps: int, height: int, width: int, stop: int |
     """The item's frames resampled to ``fps`` by ffmpeg and fitted (cover + centre crop) to the bucket."""
     if item.kind == "still":
         return np.asarray(media.fit_image(media.load_image(item.path), width, height))[None]
-    import imageio.v2 as iio
-
-    frames = []
-    reader = iio.get_reader(item.path, format="FFMPEG", fps=fps)
-    try:
-        for frame in reader:
-            frames.append(np.asarray(media.fit_image(Image.fromarray(frame), width, height)))
-            if stop is not None and len(frames) >= stop:
-                break
-    except (OSError, RuntimeError) as err:
-        raise InputError(f"{item.name}: decoding failed after {len(frames)} frames") from err
-    finally:
-        reader.close()
-    return np.stack(frames)
+    return media.fit_frames(media.read_video(item.path, max_frames=stop, fps=fps).frames, height, width)
 
 
 def component_id(pipe: Any, model_id: str) -> dict[str, str]:
@@ -163,8 +149,11 @@ class LatentCache:
         return self.root / "text" / f"{key}.safetensors"
 
     def build(self, pipe: Any, samples: list[Sample], extra_captions: list[str] = (),
-              on_progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
-        """Encode whatever is missing; returns how many entries were found and how many encoded."""
+              on_event: progress.OnEvent | None = None) -> dict[str, int]:
+        """Encode whatever is missing; returns how many entries were found and how many encoded.
+
+        Progress: a ``caching`` task, one event per entry encoded.
+        """
         stats = {"latents_cached": 0, "latents_encoded": 0, "text_cached": 0, "text_encoded": 0}
         captions = sorted({s.item.caption for s in samples} | set(extra_captions))
         todo = [s for s in samples if not self.latents_path(s).is_file()]
@@ -177,8 +166,7 @@ class LatentCache:
                 self._encode_text(pipe, caption)
                 stats["text_encoded"] += 1
                 done += 1
-                if on_progress:
-                    on_progress(done, total)
+                progress.report(on_event, "caching", done, total)
             by_item: dict[tuple[Path, int, int], list[Sample]] = {}
             for sample in todo:
                 by_item.setdefault((sample.item.path, sample.height, sample.width), []).append(sample)
@@ -190,8 +178,7 @@ class LatentCache:
                     self._encode_sample(pipe, sample, frames[sample.start:sample.start + sample.frames])
                     stats["latents_encoded"] += 1
                     done += 1
-                    if on_progress:
-                        on_progress(done, total)
+                    progress.report(on_event, "caching", done, total)
         return stats
 
     def _encode_text(self, pipe: Any, caption: str) -> None:

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import atomic, train_log
-from .errors import InputError
-from .train_config import TrainConfig
+from .. import atomic
+from ..errors import InputError
+from . import log as train_log
+from .config import TrainConfig
 
 
 @dataclass
@@ -69,7 +70,7 @@ class TrainingRuns:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "cinescene", "train", "--config", str(settings), "--quiet"],
                 stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-                cwd=Path(__file__).resolve().parent.parent,
+                cwd=Path(__file__).resolve().parents[2],
             )
             output.close()
             self._config = config

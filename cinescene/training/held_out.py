@@ -1,4 +1,4 @@
-"""A training run's validation: a short sample from a held-out clip's first frame, scored against that clip.
+"""A training run's held-out validation: a short sample from a held-out clip's first frame, scored against it.
 
 LPIPS against the clip drives early stopping (lower is closer to the crew's own
 footage); CLIP-SIM to its caption is reported beside it.
@@ -13,11 +13,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import media, metrics, sampler
-from .config import DEFAULT_NEGATIVE_PROMPT, PRESETS
+from .. import media, metrics, sampler
+from ..architecture import defaults_for
+from ..loading import LoadedModel
+from ..settings import DEFAULT_NEGATIVE_PROMPT, PRESETS
+from .config import TrainConfig
 from .latent_cache import STYLE_VALIDATION_FRAMES, LatentCache, Sample
-from .loading import LoadedModel, defaults_for
-from .train_config import TrainConfig
 
 
 def sample_and_score(model: LoadedModel, cache: LatentCache, sample: Sample, config: TrainConfig, accelerator: Any,

@@ -12,26 +12,26 @@ import hashlib
 import resource
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from . import atomic, checkpoints, lora_formats, slots, validation
-from .adapters import AdapterLibrary
-from .config import DEFAULT_NEGATIVE_PROMPT, PRESETS, ModelSpec
-from .data import Dataset, scan
-from .errors import InputError
-from .faults import failpoint
-from .latent_cache import BucketBatches, CachedSamples, LatentCache, Sample, component_id, plan
-from .loading import LoadedModel, defaults_for, enable_fp8_storage, load_model
+from .. import atomic, lora_formats, progress, slots
+from ..adapters import AdapterLibrary
+from ..architecture import defaults_for
+from ..errors import InputError
+from ..faults import failpoint
+from ..loading import LoadedModel, load_model
+from ..placement import enable_fp8_storage
+from ..settings import DEFAULT_NEGATIVE_PROMPT, PRESETS, ModelSpec
+from . import checkpoints, held_out
+from .config import TrainConfig
+from .dataset import Dataset, scan
+from .latent_cache import BucketBatches, CachedSamples, LatentCache, Sample, component_id, samples_for
+from .log import TrainLog
 from .objective import TimestepSampler, flow_matching_loss
-from .train_config import TrainConfig
-from .train_log import TrainLog
-
-EventCallback = Callable[[dict[str, Any]], None]
 
 
 @dataclass
@@ -52,7 +52,7 @@ class TrainResult:
 
 
 class Trainer:
-    def __init__(self, config: TrainConfig, on_event: EventCallback | None = None,
+    def __init__(self, config: TrainConfig, on_event: progress.OnEvent | None = None,
                  library: AdapterLibrary | None = None) -> None:
         self.config = config
         self.on_event = on_event
@@ -122,10 +122,10 @@ class Trainer:
         result = TrainResult(dataset=dataset.summary())
         area = area_for(c)
         stages = [s for s, _ in self.stage_names()]
-        samples = {s: plan(dataset.train, s, window=c.window, fps=c.fps, style_frames_per_clip=c.style_frames_per_clip,
-                           area=area) for s in stages}
-        val = {s: plan(dataset.validation, s, window=c.window, fps=c.fps, style_frames_per_clip=1, area=area,
-                       validation=True)[:1] for s in stages}
+        samples = {s: samples_for(dataset.train, s, window=c.window, fps=c.fps,
+                                  style_frames_per_clip=c.style_frames_per_clip, area=area) for s in stages}
+        val = {s: samples_for(dataset.validation, s, window=c.window, fps=c.fps, style_frames_per_clip=1, area=area,
+                              validation=True)[:1] for s in stages}
         cache = LatentCache(c.cache_dir or Path(c.data) / ".cinescene-cache", component_id(model.pipe, c.model), c.fps)
         result.cache_stats = self.build_cache(model, cache, [x for s in stages for x in samples[s] + val[s]])
         if c.offload_encoders and cuda:
@@ -155,8 +155,7 @@ class Trainer:
         with self.accelerator.main_process_first():
             self.emit({"type": "caching", "samples": len(samples)})
             stats = cache.build(model.pipe, samples, extra_captions=[DEFAULT_NEGATIVE_PROMPT],
-                                on_progress=lambda done, total: self.on_event and self.accelerator.is_main_process
-                                and self.on_event({"type": "cache_progress", "done": done, "total": total}))
+                                on_event=self.on_event if self.accelerator.is_main_process else None)
         self.emit({"type": "cached", **stats})
         return stats
 
@@ -179,13 +178,13 @@ class Trainer:
         active = []
         if frozen_style and "style" not in (getattr(transformer, "peft_config", None) or {}):
             info = self.library.get(frozen_style, kind="style")
-            with slots._quiet_peft():
+            with slots.quiet_peft():
                 model.pipe.load_lora_weights(str(self.library.verified_path(info)), adapter_name="style")
         if frozen_style:
             active.append("style")
         config = LoraConfig(r=c.rank, lora_alpha=c.alpha, target_modules=slots.SLOTS[stage].pattern,
                             init_lora_weights=True, lora_dropout=0.0)
-        with slots._quiet_peft():
+        with slots.quiet_peft():
             transformer.add_adapter(config, adapter_name=stage)
         active.append(stage)
         transformer.set_adapter(active)
@@ -255,9 +254,12 @@ class Trainer:
                     continue
                 state["step"] += 1
                 mean_loss = accelerator.reduce(torch.stack(losses).mean(), reduction="mean").item()
+                lr = lr_scheduler.get_last_lr()[0]
                 self.emit({"type": "step", "stage": stage, "step": state["step"], "loss": mean_loss,
-                           "lr": lr_scheduler.get_last_lr()[0], "grad_norm": float(grad_norm or 0.0),
+                           "lr": lr, "grad_norm": float(grad_norm or 0.0),
                            "step_time": time.perf_counter() - started, "memory_mb": _memory_mb()})
+                if accelerator.is_main_process:
+                    progress.report(self.on_event, f"train {stage}", state["step"], c.steps, loss=mean_loss, lr=lr)
                 started, losses = time.perf_counter(), []
                 failpoint("train_step")
                 stopped = self._after_step(model, cache, stage, state, val_samples, ckpt_root, run_dir)
@@ -310,7 +312,7 @@ class Trainer:
         c, accelerator = self.config, self.accelerator
         improved = False
         if accelerator.is_main_process:
-            scores, video = validation.sample_and_score(
+            scores, video = held_out.sample_and_score(
                 model, cache, sample, self.config, self.accelerator,
                 _ensure(run_dir / "validation") / f"step_{state['step']:07d}.mp4")
             best = state["best"]

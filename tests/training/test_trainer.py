@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from cinescene import loading, media, sampler, slots, train_config
+from cinescene import loading, media, sampler, slots
 from cinescene.adapters import AdapterLibrary
-from cinescene.config import ModelSpec, SampleSettings
-from cinescene.data import DatasetError
-from cinescene.trainer import Trainer
+from cinescene.settings import ModelSpec, SampleSettings
+from cinescene.training import config as train_config
+from cinescene.training.dataset import DatasetError
+from cinescene.training.trainer import Trainer
 
 from conftest import files_under
 from footage import make_dataset

@@ -1,26 +1,42 @@
 """Plan a generation or a training run before owning a GPU: sizes, tokens, FLOPs and memory, arithmetic shown.
 
 Every model is built on the meta device from its config (no weights, no
-download: the real Wan2.1-I2V-14B configs ship in ``model_configs/``), so
+download: the real Wan2.1-I2V-14B configs ship in ``shipped_configs/``), so
 parameter counts are exact. FLOPs count multiply-adds as 2. Memory figures are
 estimates: weights exact, activations from the tensor sizes named beside them.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from . import loading
-from .config import HUB_480P, HUB_720P, MAX_TEXT_TOKENS, TINY
+from . import architecture
 from .errors import InputError
+from .settings import MAX_TEXT_TOKENS, MEMORY_MODES
 
 GB = 1e9
-MEMORY_MODES = ("none", "fp8", "model-offload", "fp8+model-offload", "group-offload", "group-offload-leaf")
+
+
+@dataclass(frozen=True)
+class MemoryRow:
+    """One line of the memory estimate: a memory mode, with or without fp8 storage of the transformer."""
+
+    mode: str
+    fp8: bool
+
+    @property
+    def label(self) -> str:
+        return ("fp8" if self.mode == "none" else f"fp8+{self.mode}") if self.fp8 else self.mode
+
+
+# Fastest first. fp8 is estimated where it decides whether a mode fits (the whole transformer resident);
+# the group-offload modes hold a block or a layer at a time, which fp8 barely changes.
+MEMORY_ROWS = {row.label: row for mode in MEMORY_MODES
+               for row in ([MemoryRow(mode, False), MemoryRow(mode, True)] if mode in ("none", "model-offload")
+                           else [MemoryRow(mode, False)])}
 
 
 @dataclass
@@ -57,38 +73,22 @@ class Plan:
         return asdict(self)
 
 
-def _configs(model: str) -> dict[str, dict[str, Any]]:
-    if model == TINY:
-        return {"transformer": dict(loading.TINY_TRANSFORMER), "vae": dict(loading.TINY_VAE),
-                "text_encoder": dict(loading.TINY_TEXT_ENCODER), "image_encoder": dict(loading.TINY_IMAGE_ENCODER)}
-    if loading.shipped_config(model, "transformer") is not None:
-        return {part: loading.shipped_config(model, part) for part in loading.PARTS}
-    path = Path(model)
-    if path.is_dir():
-        return {part: json.loads((path / part / "config.json").read_text()) for part in loading.PARTS}
-    raise InputError(f"no configs for {model!r} here: plan knows tiny, {HUB_480P}, {HUB_720P} and local folders")
-
-
-def _clean(config: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in config.items() if not k.startswith("_")}
-
-
 def sizes(model: str) -> Sizes:
     """Exact parameter counts, from models built on the meta device."""
     from accelerate import init_empty_weights
     from diffusers import AutoencoderKLWan, WanTransformer3DModel
     from transformers import CLIPVisionConfig, CLIPVisionModel, UMT5Config, UMT5EncoderModel
 
-    cfg = _configs(model)
+    cfg = architecture.configs(model)
 
     def count(module: torch.nn.Module) -> int:
         return sum(p.numel() for p in module.parameters())
 
     with init_empty_weights():
-        transformer = WanTransformer3DModel.from_config(_clean(cfg["transformer"]))
-        vae = AutoencoderKLWan.from_config(_clean(cfg["vae"]))
-        text = UMT5EncoderModel(UMT5Config(**_clean(cfg["text_encoder"])))
-        image_cfg = CLIPVisionConfig(**_clean(cfg["image_encoder"]))
+        transformer = WanTransformer3DModel.from_config(cfg["transformer"])
+        vae = AutoencoderKLWan.from_config(cfg["vae"])
+        text = UMT5EncoderModel(UMT5Config(**cfg["text_encoder"]))
+        image_cfg = CLIPVisionConfig(**cfg["image_encoder"])
         image = CLIPVisionModel(image_cfg)
     # Shared embeddings (T5's input embedding is its "shared" matrix) count once, as they are stored once.
     text.tie_weights()
@@ -133,7 +133,7 @@ def _activations(n: int, s: Sizes, bytes_per: int = 2) -> float:
 
 
 def memory(n: int, s: Sizes, vae_tiling: bool = False) -> dict[str, dict[str, float]]:
-    """Peak GPU bytes for sampling in each memory mode, by part."""
+    """Peak GPU bytes for sampling in each ``MEMORY_ROWS`` entry, by part."""
     t16, t8 = s.transformer * 2.0, s.transformer * 1.0
     te, ie, vae = s.text_encoder * 2.0, s.image_encoder * 4.0, s.vae * 4.0
     act = _activations(n, s)
@@ -176,7 +176,7 @@ def make_plan(model: str, height: int, width: int, frames: int, steps: int = 40,
     if height % 16 or width % 16 or (frames - 1) % 4:
         raise InputError("height and width must be multiples of 16 and frames of the form 4k+1")
     s = sizes(model)
-    cfg = _configs(model)["transformer"]
+    cfg = architecture.transformer_config(model)
     patch = tuple(cfg.get("patch_size", (1, 2, 2)))
     n, token_text = tokens(height, width, frames, patch)
     flops, flops_text = forward_flops(n, s)
@@ -192,12 +192,12 @@ def make_plan(model: str, height: int, width: int, frames: int, steps: int = 40,
 
 def auto_memory_mode(model: str, free_bytes: float, height: int = 480, width: int = 832, frames: int = 81,
                      vae_tiling: bool = False) -> str:
-    """The fastest mode whose estimated peak fits ``free_bytes`` (with 10% to spare)."""
+    """The label (a ``MEMORY_ROWS`` key) of the fastest mode whose estimated peak fits ``free_bytes``, 10% spare."""
     plan = make_plan(model, height, width, frames, vae_tiling=vae_tiling)
-    for mode in MEMORY_MODES:
-        if sum(plan.memory[mode].values()) * 1.1 <= free_bytes:
-            return mode
-    return "group-offload-leaf"
+    for label in MEMORY_ROWS:
+        if sum(plan.memory[label].values()) * 1.1 <= free_bytes:
+            return label
+    return list(MEMORY_ROWS)[-1]
 
 
 def render(plan: Plan) -> str:

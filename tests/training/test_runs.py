@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from cinescene import train_config
 from cinescene.adapters import AdapterLibrary
 from cinescene.errors import InputError
-from cinescene.runs import TrainingRuns
+from cinescene.training import config as train_config
+from cinescene.training.runs import TrainingRuns
 
 from footage import make_dataset
 

@@ -1,4 +1,9 @@
-"""Settings as dataclasses, with Wan2.1's official defaults in one place."""
+"""Shot and model settings as dataclasses, with Wan2.1's official defaults and the shared choice lists.
+
+Each setting is defined once, here: the command-line flags (``cli/common.py``)
+and the app's forms are derived from these fields and their ``metadata``
+(``help``, ``flag``, ``choices``; ``cli=False`` keeps a field off the command line).
+"""
 
 from __future__ import annotations
 
@@ -28,8 +33,12 @@ MAX_STEPS = 200
 MAX_TEXT_TOKENS = 512  # WanImageToVideoPipeline pads every prompt to 512 T5 tokens
 
 # Choice lists the CLI, the app and the core share; here because this module imports nothing heavy.
-MEMORY_MODES = ("none", "model-offload", "group-offload", "group-offload-leaf", "auto")
+# Where weights wait while not computing, fastest first (placement.py applies them, budget.py estimates them).
+MEMORY_MODES = ("none", "model-offload", "group-offload", "group-offload-leaf")
+MEMORY_CHOICES = (*MEMORY_MODES, "auto")  # auto: the fastest mode that fits the GPU's free memory
 METRIC_WEIGHTS = ("pretrained", "fallback", "random")  # see metrics.MetricsConfig.weights
+# Step caches (speed.py): skip block computations that change little between denoising steps.
+CACHE_KINDS = ("none", "first-block", "taylorseer", "magcache", "magcache-calibrate")
 
 
 @dataclass(frozen=True)
@@ -83,23 +92,25 @@ class SampleSettings:
     the preset, size from the input image's aspect ratio at the preset's area.
     """
 
-    prompt: str
-    negative_prompt: str = DEFAULT_NEGATIVE_PROMPT
+    prompt: str = field(metadata={"help": "what happens in the shot"})
+    negative_prompt: str = field(default=DEFAULT_NEGATIVE_PROMPT,
+                                 metadata={"help": "default: Wan's own negative prompt"})
     seed: int = 0
-    steps: int = 40
-    frames: int = 81
-    guidance: float = 5.0
-    shift: float | None = None
-    preset: str = "480P"
-    height: int | None = None
-    width: int | None = None
-    fps: int = 16
-    adapters: tuple[AdapterChoice, ...] = ()
-    # Step caching (see speed.py): none | first-block | taylorseer | magcache | magcache-calibrate.
-    cache: str = "none"
-    cache_threshold: float | None = None
-    cache_interval: int | None = None
-    mag_ratios: str | None = None  # a .magcache.json written by a magcache-calibrate run
+    steps: int = field(default=40, metadata={"help": "denoising steps (model default: 40)"})
+    frames: int = field(default=81, metadata={"help": "4k+1, at most 241 (model default: 81)"})
+    guidance: float = field(default=5.0, metadata={"help": "classifier-free guidance (default 5.0)"})
+    shift: float | None = field(default=None, metadata={"help": "flow shift (default: 3.0 at 480P, 5.0 at 720P)"})
+    preset: str = field(default="480P", metadata={"help": "target pixel area", "choices": tuple(PRESETS)})
+    height: int | None = field(default=None, metadata={"help": "multiple of 16 (default: from the image)"})
+    width: int | None = field(default=None, metadata={"help": "multiple of 16 (default: from the image)"})
+    fps: int = field(default=16, metadata={"help": "frame rate of the written mp4 (default 16)"})
+    adapters: tuple[AdapterChoice, ...] = field(default=(), metadata={"cli": False})  # --style/--motion/--speed
+    cache: str = field(default="none", metadata={
+        "choices": CACHE_KINDS, "help": "step caching: skip block computations that change little between steps"})
+    cache_threshold: float | None = field(default=None, metadata={
+        "help": "first-block / magcache threshold (higher: faster, rougher)"})
+    cache_interval: int | None = field(default=None, metadata={"help": "taylorseer: full steps every N"})
+    mag_ratios: str | None = field(default=None, metadata={"help": "the .magcache.json a magcache-calibrate run wrote"})
 
     def replace(self, **changes: Any) -> SampleSettings:
         """A copy with ``changes`` applied; ``None`` values are ignored."""
@@ -116,17 +127,23 @@ class SampleSettings:
 class ModelSpec:
     """What to load. Frozen and hashable: it is the key of the pipeline cache."""
 
-    model: str = DEFAULT_MODEL
-    device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
-    memory: str = "none"  # one of MEMORY_MODES
-    fp8: bool = False  # store the transformer's weights in fp8 (layerwise casting), compute in bf16
-    vae_tiling: bool = False
-    attention: str = "native"  # a diffusers attention backend
-    compile: bool = False  # regional torch.compile of the transformer blocks
-    compile_backend: str = "inductor"
-    speed_slot: bool = False  # prepare the speed slot at load time (needed before compiling)
-    seed: int = 0  # only used by the tiny model's random weights
-    transformer: str | None = None  # a fine-tuned transformer folder to use instead of the model's own
+    model: str = field(default=DEFAULT_MODEL, metadata={
+        "help": "hub id, local diffusers folder, or 'tiny' (default: the 480P model on a GPU, tiny on a CPU)"})
+    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
+    memory: str = field(default="none", metadata={
+        "choices": MEMORY_CHOICES, "help": "where weights wait while not computing; auto picks from the GPU's free "
+                                           "memory"})
+    fp8: bool = field(default=False, metadata={"help": "store the transformer in fp8 (half the VRAM)"})
+    vae_tiling: bool = field(default=False, metadata={"help": "decode the video in tiles (less VRAM)"})
+    attention: str = field(default="native", metadata={"help": "attention backend: native, flash, sage, ..."})
+    compile: bool = field(default=False, metadata={"help": "torch.compile the transformer blocks"})
+    compile_backend: str = field(default="inductor", metadata={"help": "torch.compile backend (tests use eager)",
+                                                                "hidden": True})
+    speed_slot: bool = field(default=False, metadata={
+        "help": "prepare the speed adapter slot at load time (needed with --compile)"})
+    seed: int = field(default=0, metadata={"cli": False})  # only used by the tiny model's random weights
+    transformer: str | None = field(default=None, metadata={
+        "help": "a fully fine-tuned transformer folder to use instead"})
 
 
 @dataclass(frozen=True)

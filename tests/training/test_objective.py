@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import torch
 
-from cinescene.objective import TimestepSampler, flow_matching_loss
+from cinescene.training.objective import TimestepSampler, flow_matching_loss
 
 
 def test_sampler_covers_the_whole_schedule_and_shifts_it():

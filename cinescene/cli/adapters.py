@@ -6,8 +6,8 @@ import argparse
 import json
 from typing import Any
 
-from .adapters import KINDS
-from .cli import add_library_arg, library
+from ..adapters import KINDS
+from .common import Parser, add_library_arg, library
 
 
 def _command(sub: Any, name: str, func: Any, help: str) -> argparse.ArgumentParser:
@@ -18,9 +18,9 @@ def _command(sub: Any, name: str, func: Any, help: str) -> argparse.ArgumentPars
     return parser
 
 
-def add_adapters_parser(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
+def add_parsers(sub: Any) -> None:
     adapters = sub.add_parser("adapters", help="the style and motion LoRA library")
-    asub = adapters.add_subparsers(dest="action", required=True, parser_class=parser_class)
+    asub = adapters.add_subparsers(dest="action", required=True, parser_class=Parser)
     a = _command(asub, "list", cmd_adapters_list, "list the library")
     a.add_argument("--kind", choices=KINDS, default=None)
     a.add_argument("--json", action="store_true", help="machine-readable output")
@@ -67,14 +67,14 @@ def cmd_adapters_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_adapters_import(args: argparse.Namespace) -> int:
-    from . import loading
-    from .config import HUB_480P
+    from ..architecture import transformer_skeleton
+    from ..settings import HUB_480P
 
     lib = library(args)
     base = args.base or HUB_480P
     # The import is checked against the base model's layers; its skeleton needs no weights.
     info = lib.import_file(args.file, args.kind, name=args.name, base_model=base,
-                           transformer=loading.transformer_skeleton(base), description=args.description,
+                           transformer=transformer_skeleton(base), description=args.description,
                            default_strength=args.strength, overwrite=args.overwrite)
     note = "" if info.hotswap else f" (slow load: {info.hotswap_note})"
     print(f"imported {info.name} as a {info.kind} adapter: rank {info.rank}, {info.blocks} blocks, "

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import atomic
-from .faults import failpoint
+from .. import atomic
+from ..faults import failpoint
 
 STATE_FILE = "trainer_state.json"
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cinescene import data, latent_cache, loading
-from cinescene.config import ModelSpec
+from cinescene import loading
+from cinescene.settings import ModelSpec
+from cinescene.training import dataset, latent_cache
 
 from footage import make_dataset, moving_clip
 
@@ -26,13 +27,13 @@ def counted_vae(model, monkeypatch):
 
 
 def test_plan_windows_and_frames(tmp_path):
-    ds = data.scan(make_dataset(tmp_path / "d", clips=2, stills=1, frames=24), stage="both", window=9,
+    ds = dataset.scan(make_dataset(tmp_path / "d", clips=2, stills=1, frames=24), stage="both", window=9,
                    val_fraction=0)
-    motion = latent_cache.plan(ds.train, "motion", window=9, fps=16, style_frames_per_clip=4, area=AREA)
+    motion = latent_cache.samples_for(ds.train, "motion", window=9, fps=16, style_frames_per_clip=4, area=AREA)
     assert sorted((s.item.name, s.start) for s in motion) == [("clip0.mp4", 0), ("clip0.mp4", 9),
                                                               ("clip1.mp4", 0), ("clip1.mp4", 9)]
     assert all(s.frames == 9 and s.first_frame_conditioned for s in motion)
-    style = latent_cache.plan(ds.train, "style", window=9, fps=16, style_frames_per_clip=4, area=AREA)
+    style = latent_cache.samples_for(ds.train, "style", window=9, fps=16, style_frames_per_clip=4, area=AREA)
     assert len(style) == 4 + 4 + 1 and all(s.frames == 1 and not s.first_frame_conditioned for s in style)
     assert {(s.height, s.width) for s in style} <= set(latent_cache.buckets(AREA))
     assert all(s.height % 16 == 0 and s.width % 16 == 0 for s in style)
@@ -42,8 +43,8 @@ def test_cache_is_reused_and_invalidated_only_where_things_changed(tmp_path, mod
     root = make_dataset(tmp_path / "d", clips=2, stills=0, frames=12)  # one 9-frame window each
 
     def build():
-        ds = data.scan(root, stage="motion", window=9, val_fraction=0)
-        samples = latent_cache.plan(ds.train, "motion", window=9, fps=16, style_frames_per_clip=1, area=AREA)
+        ds = dataset.scan(root, stage="motion", window=9, val_fraction=0)
+        samples = latent_cache.samples_for(ds.train, "motion", window=9, fps=16, style_frames_per_clip=1, area=AREA)
         cache = latent_cache.LatentCache(tmp_path / "cache", latent_cache.component_id(model.pipe, "tiny"), 16)
         counted_vae.clear()
         return cache.build(model.pipe, samples), cache, samples

@@ -1,0 +1,150 @@
+"""What the models look like: the tiny configs, the real models' shipped configs, fingerprints, defaults.
+
+Everything here is knowledge about an architecture, read without loading a
+weight: ``loading`` builds pipelines from it, ``budget`` counts parameters and
+FLOPs with it, ``adapters`` checks LoRA files against it. The real
+Wan2.1-I2V-14B configs ship in ``shipped_configs/`` so all of that works
+offline for the known hub ids.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import InputError, ModelNotFoundError
+from .settings import HUB_480P, HUB_720P, TINY, ModelDefaults
+
+PARTS = ("transformer", "vae", "text_encoder", "image_encoder")
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+# Tiny configs: every dimension as small as the classes allow while keeping the
+# structure of the real model (image cross-attention, 36 input channels, 4x8x8
+# VAE stride, RoPE long enough for 720P latents).
+TINY_TRANSFORMER = dict(
+    patch_size=(1, 2, 2),
+    num_attention_heads=2,
+    attention_head_dim=12,
+    in_channels=36,  # 16 noisy latents + 4 mask + 16 first-frame latents, as in the real I2V model
+    out_channels=16,
+    text_dim=32,
+    freq_dim=256,
+    ffn_dim=32,
+    num_layers=2,
+    cross_attn_norm=True,
+    qk_norm="rms_norm_across_heads",
+    image_dim=16,  # = TINY_IMAGE_ENCODER hidden_size
+    added_kv_proj_dim=24,  # = heads x head_dim, as 5120 is in the real model
+    rope_max_seq_len=1024,
+)
+TINY_VAE = dict(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True])
+TINY_TEXT_ENCODER = dict(
+    vocab_size=384, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4, relative_attention_num_buckets=8
+)
+TINY_IMAGE_ENCODER = dict(
+    hidden_size=16,
+    projection_dim=16,
+    intermediate_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    image_size=32,
+    patch_size=4,
+)
+TINY_CONFIGS = {"transformer": TINY_TRANSFORMER, "vae": TINY_VAE, "text_encoder": TINY_TEXT_ENCODER,
+                "image_encoder": TINY_IMAGE_ENCODER}
+
+_SHIPPED_DIR = Path(__file__).resolve().parent / "shipped_configs"
+_SHIPPED = {HUB_480P: "wan2.1-i2v-14b", HUB_720P: "wan2.1-i2v-14b"}  # one architecture, two resolutions
+
+
+def shipped_config(model: str, part: str) -> dict[str, Any] | None:
+    """The config of one part of a real model, as shipped in ``shipped_configs/`` (offline); None if not shipped."""
+    if model not in _SHIPPED:
+        return None
+    return json.loads((_SHIPPED_DIR / f"{_SHIPPED[model]}.{part}.json").read_text())
+
+
+def clean(config: dict[str, Any]) -> dict[str, Any]:
+    """A config without diffusers' bookkeeping keys (``_class_name``, ``_diffusers_version``, ...)."""
+    return {k: v for k, v in config.items() if not k.startswith("_")}
+
+
+def part_config(model: str, part: str) -> dict[str, Any]:
+    """One part's config for ``model``: tiny, shipped, a local folder's, or the hub's (transformer only, cached).
+
+    The one lookup every caller uses, so tiny, shipped and local models are read the same way everywhere.
+    """
+    if part not in PARTS:
+        raise ValueError(f"unknown model part {part!r}")
+    if model == TINY:
+        return dict(TINY_CONFIGS[part])
+    config = shipped_config(model, part)
+    if config is None:
+        path = Path(model).expanduser()
+        if path.is_dir():
+            file = path / part / "config.json"
+            if not file.is_file():
+                raise InputError(f"model folder {str(path)!r} has no {part}/config.json")
+            config = json.loads(file.read_text())
+        elif HUB_ID.match(model):
+            config = _hub_config(model, part)
+        else:
+            raise InputError(f"no configs for {model!r} here: cinescene knows tiny, {HUB_480P}, {HUB_720P}, "
+                             "local diffusers folders and hub ids")
+    return clean(config)
+
+
+def configs(model: str) -> dict[str, dict[str, Any]]:
+    """Every part's config for ``model``."""
+    return {part: part_config(model, part) for part in PARTS}
+
+
+def transformer_config(model: str) -> dict[str, Any]:
+    """The transformer's config for ``model`` without loading weights (and offline for the known ids)."""
+    return part_config(model, "transformer")
+
+
+def _hub_config(model_id: str, part: str) -> dict[str, Any]:
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return json.loads(Path(hf_hub_download(model_id, f"{part}/config.json")).read_text())
+    except Exception as err:  # noqa: BLE001 - any hub failure means the same thing here
+        text = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
+        raise ModelNotFoundError(
+            f"no {part} config for {model_id!r}: not shipped with cinescene and the hub could not provide it ({text})"
+        ) from err
+
+
+def transformer_skeleton(model: str) -> torch.nn.Module:
+    """The model's WanTransformer3DModel on the meta device: every module and shape, no memory."""
+    from accelerate import init_empty_weights
+    from diffusers import WanTransformer3DModel
+
+    with init_empty_weights():
+        return WanTransformer3DModel.from_config(transformer_config(model))
+
+
+def fingerprint(config: Any) -> dict[str, int]:
+    """The transformer dimensions an adapter depends on; equal fingerprints mean compatible adapters."""
+    get = config.get if isinstance(config, dict) else lambda k: getattr(config, k)
+    return {
+        "inner_dim": int(get("num_attention_heads") * get("attention_head_dim")),
+        "num_layers": int(get("num_layers")),
+        "image_dim": int(get("image_dim") or 0),
+        "text_dim": int(get("text_dim")),
+    }
+
+
+def defaults_for(model_id: str) -> ModelDefaults:
+    """The sampling defaults a model starts from (the official ones for Wan2.1 I2V)."""
+    if model_id == TINY:
+        # Small enough for a CPU to answer in seconds; the pictures are noise anyway.
+        return ModelDefaults(preset="preview", steps=8, frames=17)
+    if model_id == HUB_720P or "720p" in model_id.lower():
+        return ModelDefaults(preset="720P")
+    return ModelDefaults(preset="480P")

@@ -1,0 +1,88 @@
+"""``python -m cinescene sample | plan``: one shot, and the budget of a shot or a training run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from ..settings import HUB_480P
+from .common import (
+    ProgressBars,
+    add_adapter_args,
+    add_model_args,
+    add_sample_args,
+    library,
+    model_spec,
+    sample_settings,
+)
+
+
+def add_parsers(sub: Any) -> None:
+    p = sub.add_parser("sample", help="generate a video from a still and a prompt")
+    add_model_args(p)
+    add_sample_args(p)
+    add_adapter_args(p)
+    p.add_argument("--out", required=True, help="output .mp4; the JSON record is written beside it")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("plan", help="parameters, tokens, FLOPs and GPU memory of a run, from configs alone")
+    p.add_argument("--model", default=HUB_480P)
+    p.add_argument("--height", type=int, default=480)
+    p.add_argument("--width", type=int, default=832)
+    p.add_argument("--frames", type=int, default=81)
+    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--guidance", type=float, default=5.0)
+    p.add_argument("--vae-tiling", action="store_true")
+    p.add_argument("--train", action="store_true", help="add the LoRA training estimate")
+    p.add_argument("--train-frames", type=int, default=33, help="frames per training window")
+    p.add_argument("--rank", type=int, default=8)
+    p.add_argument("--memory", default=None, help="show only this memory mode")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_plan)
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from .. import loading, media, sampler
+
+    spec = model_spec(args)
+    settings = sample_settings(args, spec)
+    # Everything the user typed is checked before the (possibly minutes-long) model load.
+    lib = library(args)
+    sampler.validate_settings(settings, lib)
+    out = sampler.check_output_path(args.out)
+    image = media.load_image(args.image)
+    model = loading.get_model(spec)
+    bars = ProgressBars(enabled=not args.quiet)
+    try:
+        result = sampler.sample_to_file(model, image, settings, out, on_event=bars, library=lib)
+    finally:
+        bars.close()
+    s = result.settings
+    for note in [*model.notes, *result.speed.get("notes", [])]:
+        print(f"note: {note}", file=sys.stderr)
+    print(
+        f"wrote {result.video_path} ({s.frames} frames, {s.width}x{s.height}, seed {s.seed}) "
+        f"and {result.record_path} in {result.timings['total']:.1f} s"
+    )
+    if result.speed.get("cache", {}).get("mag_ratios"):
+        print(f"MagCache ratios for {s.steps} steps written to {out.with_suffix('.magcache.json')}")
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from .. import budget
+    from ..errors import InputError
+
+    result = budget.make_plan(args.model, args.height, args.width, args.frames, steps=args.steps,
+                              guidance=args.guidance, vae_tiling=args.vae_tiling,
+                              train_frames=args.train_frames if args.train else None, rank=args.rank)
+    if args.memory:
+        if args.memory not in result.memory:
+            raise InputError(f"unknown memory mode {args.memory!r}: {', '.join(result.memory)}")
+        result.memory = {args.memory: result.memory[args.memory]}
+        result.training = {k: v for k, v in result.training.items() if k == args.memory}
+    print(json.dumps(result.to_dict(), indent=2) if args.json else budget.render(result))
+    return 0

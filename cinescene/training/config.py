@@ -1,0 +1,165 @@
+"""Training settings: one dataclass with the seed's defaults, loadable from TOML or YAML and flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+from ..settings import DEFAULT_MODEL, METRIC_WEIGHTS
+
+STAGES = ("style", "motion", "both")
+METHODS = ("lora", "full")
+LR_SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup")
+MIXED_PRECISION = ("auto", "bf16", "fp16", "no")
+TIMESTEP_SAMPLING = ("uniform", "logit_normal")
+
+
+def _f(default: Any, help: str | None = None, **meta: Any) -> Any:
+    """A field with its command-line help (and ``flag``, ``choices``, ``cli=False``) in its metadata."""
+    kind = {"default_factory": default} if callable(default) else {"default": default}
+    return field(**kind, metadata={"help": help, **meta})
+
+
+@dataclass
+class TrainConfig:
+    """Every training setting, once: flags (``cli/train.py``), config files and the Train tab derive from it."""
+
+    # What to train on and what to produce.
+    model: str = _f(DEFAULT_MODEL, "base model: hub id, folder or tiny (default: 480P)")
+    data: str = _f("", "folder of captioned clips and stills")
+    stage: str = _f("style", "style (stills and frames), motion (clips, style frozen) or both in turn",
+                    choices=STAGES)
+    name: str = _f("", "adapter name (both: NAME-style and NAME-motion)")
+    method: str = _f("lora", "lora, or full: all transformer weights, saved as a transformer folder",
+                     choices=METHODS)
+    style_adapter: str | None = _f(None, "frozen style adapter for a motion-only run")
+    # LoRA and optimisation (the product's defaults).
+    rank: int = _f(8, "LoRA rank")
+    alpha: float = _f(16.0, "LoRA alpha")
+    learning_rate: float = _f(3e-5, "AdamW learning rate")
+    adam_betas: tuple[float, float] = _f((0.9, 0.999), "AdamW betas")
+    weight_decay: float = _f(0.01)
+    lr_scheduler: str = _f("cosine", choices=LR_SCHEDULERS)
+    warmup_ratio: float = _f(0.05, "share of the steps spent warming up the learning rate")
+    batch_size: int = _f(1)
+    grad_accum: int = _f(4, "gradient accumulation steps")
+    steps: int = _f(4000, "optimizer steps per stage")
+    max_grad_norm: float = _f(1.0, "gradient clipping norm")
+    seed: int = _f(0)
+    mixed_precision: str = _f("auto", "auto (bf16 on GPU, none on CPU), bf16, fp16 or no", choices=MIXED_PRECISION)
+    gradient_checkpointing: bool = _f(True, "recompute block activations in the backward pass (less memory)")
+    # Flow matching.
+    shift: float = _f(3.0, "timestep shift for training (Wan's 3.0 at 480P)")
+    timestep_sampling: str = _f("uniform", choices=TIMESTEP_SAMPLING)
+    # Data and preprocessing.
+    fps: int = _f(16, "frame rate clips are resampled to")
+    window: int = _f(33, "frames per motion clip (4k+1)")
+    style_frames_per_clip: int = _f(4, "single frames the style stage takes from each clip")
+    preset: str | None = _f(None, "bucket area preset (480P, 720P, preview; default: the model's own)")
+    area: int | None = _f(None, "bucket pixel area (overrides the preset)")
+    val_fraction: float = _f(0.1, "share of items held out when there is no validation/ folder")
+    skip_bad: bool = _f(False, "train on the good files, report the rest")
+    cache_dir: str | None = _f(None, "where encodings are cached (default: DATA/.cinescene-cache)")
+    # Validation and early stopping.
+    val_every: int = _f(200, "validate every N steps")
+    val_steps: int = _f(20, "denoising steps of a validation sample")
+    val_guidance: float = _f(5.0, "guidance of a validation sample")
+    patience: int = _f(5, "early stopping patience, in validations")
+    min_delta: float = _f(0.001, "smallest LPIPS gain that counts")
+    early_stopping: bool = _f(True, "stop when validation stops improving, keeping the best weights")
+    metric_weights: str | None = _f(None, "validation metric weights (default: random on tiny)",
+                                    choices=METRIC_WEIGHTS)
+    # Checkpoints and outputs.
+    checkpoint_every: int = _f(500, "checkpoint every N steps")
+    keep_checkpoints: int = _f(2, "checkpoints kept on disk")
+    runs_dir: str = _f("runs", "folder of run logs and checkpoints")
+    loras_dir: str = _f("loras", "adapter library", flag="--loras")
+    models_dir: str = _f("models", "where full fine-tunes are written")
+    overwrite: bool = _f(False, "replace an adapter or model of the same name in the library")
+    resume: bool = _f(False, "continue from the latest checkpoint")
+    # Memory.
+    fp8_base: bool = _f(False, "store the frozen transformer in fp8 (layerwise casting), compute in bf16")
+    offload_encoders: bool = _f(True, "move text and image encoders to the CPU after caching")
+    extra: dict[str, Any] = _f(dict, cli=False)
+
+    def run_dir(self) -> Path:
+        return Path(self.runs_dir) / self.name
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def load_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Settings from a TOML or YAML file (a [train] table or the top level)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"config file not found: {path}")
+    try:
+        if path.suffix.lower() == ".toml":
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        elif path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        else:
+            raise InputError(f"config file {path.name}: use .toml, .yaml or .yml")
+    except (tomllib.TOMLDecodeError, ValueError) as err:
+        raise InputError(f"config file {path.name} does not parse: {err}") from err
+    if not isinstance(data, dict):
+        raise InputError(f"config file {path.name} must hold a table of settings")
+    return data.get("train", data)
+
+
+def build(file_values: dict[str, Any] | None = None, **overrides: Any) -> TrainConfig:
+    """File values, then non-None overrides (command-line flags), checked."""
+    known = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    values: dict[str, Any] = {}
+    for key, value in {**(file_values or {}), **{k: v for k, v in overrides.items() if v is not None}}.items():
+        key = key.replace("-", "_")
+        if key not in known:
+            raise InputError(f"unknown training setting {key!r}")
+        values[key] = tuple(value) if key == "adam_betas" else value
+    config = TrainConfig(**values)
+    validate(config)
+    return config
+
+
+def validate(c: TrainConfig) -> None:
+    from ..adapters import check_name
+
+    if not c.data:
+        raise InputError("no dataset: pass --data DIR")
+    check_name(c.name)
+    checks = [
+        (c.stage in STAGES, f"stage must be one of {', '.join(STAGES)}"),
+        (c.method in METHODS, f"method must be one of {', '.join(METHODS)}"),
+        (not (c.method == "full" and c.stage == "both"), "full fine-tuning trains one stage at a time"),
+        (1 <= c.rank <= 256, "rank must be between 1 and 256"),
+        (c.alpha > 0, "alpha must be positive"),
+        (0 < c.learning_rate < 1, "learning rate must be between 0 and 1"),
+        (len(c.adam_betas) == 2 and all(0 <= b < 1 for b in c.adam_betas), "adam betas must be two values in [0, 1)"),
+        (c.weight_decay >= 0, "weight decay must be at least 0"),
+        (c.lr_scheduler in LR_SCHEDULERS, f"lr scheduler must be one of {', '.join(LR_SCHEDULERS)}"),
+        (0 <= c.warmup_ratio < 1, "warm-up ratio must be in [0, 1)"),
+        (1 <= c.batch_size <= 64, "batch size must be between 1 and 64"),
+        (1 <= c.grad_accum <= 256, "gradient accumulation must be between 1 and 256"),
+        (1 <= c.steps <= 1_000_000, "steps must be between 1 and 1,000,000"),
+        (c.mixed_precision in MIXED_PRECISION, f"mixed precision must be one of {', '.join(MIXED_PRECISION)}"),
+        (0 < c.shift <= 50, "shift must be in (0, 50]"),
+        (c.timestep_sampling in TIMESTEP_SAMPLING, "timestep sampling must be uniform or logit_normal"),
+        (1 <= c.fps <= 60, "fps must be between 1 and 60"),
+        (c.window >= 5 and (c.window - 1) % 4 == 0 and c.window <= 241, "window must be 4k+1 frames, 5 to 241"),
+        (1 <= c.style_frames_per_clip <= 64, "style frames per clip must be between 1 and 64"),
+        (0 <= c.val_fraction < 1, "validation fraction must be in [0, 1)"),
+        (c.val_every >= 1 and c.val_steps >= 1, "validation interval and steps must be at least 1"),
+        (c.patience >= 1 and c.min_delta >= 0, "patience must be at least 1 and min_delta at least 0"),
+        (c.checkpoint_every >= 1 and c.keep_checkpoints >= 1, "checkpoint interval and count must be at least 1"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise InputError(message)
