@@ -68,8 +68,8 @@ def main() -> None:
     optimizer = torch.optim.AdamW(params, lr=3e-5, betas=(0.9, 0.999), weight_decay=0.01)
     prepared, optimizer = accelerator.prepare(transformer, optimizer)
     sampler_t = TimestepSampler(3.0)
-    cached = CachedSamples(cache, samples)
-    in_memory = [{k: v[None] for k, v in cached[i].items()} for i in range(len(cached))]
+    cached_samples = CachedSamples(cache, samples)
+    in_memory = [{k: v[None] for k, v in cached_samples[i].items()} for i in range(len(cached_samples))]
     counter = {"i": 0}
 
     def step(batch: dict[str, torch.Tensor], model_: torch.nn.Module, use_accelerate: bool) -> None:
@@ -89,8 +89,8 @@ def main() -> None:
             optimizer.zero_grad(set_to_none=True)
 
     def cached() -> None:
-        index = counter["i"] % len(cached)
-        step({k: v[None] for k, v in cached[index].items()}, prepared, True)
+        index = counter["i"] % len(cached_samples)
+        step({k: v[None] for k, v in cached_samples[index].items()}, prepared, True)
 
     def bare() -> None:
         step(in_memory[counter["i"] % len(in_memory)], transformer, False)
