@@ -197,7 +197,10 @@ def gpu_shot(ctx: AppContext, values: dict[str, Any],
     speed = None
     if not any(choice.slot == "speed" for choice in settings.adapters):
         installed = ctx.library.names("speed")
-        speed = (installed[0] if installed else None, int(slots.SPEED_SAMPLING["steps"]))
+        sampling = dict(slots.SPEED_SAMPLING)
+        if installed:  # its sidecar may name its own step count
+            sampling.update(ctx.library.get(installed[0], kind="speed").extra.get("sampling") or {})
+        speed = (installed[0] if installed else None, int(sampling["steps"]))
     return shot, speed
 
 
