@@ -1,7 +1,8 @@
 """Start the cinescene web app: ``python app.py [--model M] [--host 127.0.0.1] [--port 7860]``.
 
 Every flag can also come from the environment (``CINESCENE_MODEL``, ``CINESCENE_MEMORY``, ...),
-which is how a Hugging Face Space is configured.
+which is how a Hugging Face Space is configured. On a Space, a non-loopback ``--host`` or a share
+link, the engine flags (memory, fp8, attention, compile, VAE tiling) are fixed for every visitor.
 """
 
 from __future__ import annotations
@@ -45,34 +46,58 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metric-weights", choices=METRIC_WEIGHTS,
                         default=_env("METRIC_WEIGHTS"),
                         help="CLIP/LPIPS weights for Compare (default: pretrained; random on the tiny model)")
+    parser.add_argument("--auth", action="append", metavar="USER:PASSWORD",
+                        default=[_env("AUTH")] if _env("AUTH") else None,
+                        help="ask for this login before anything (repeat for several; or CINESCENE_AUTH, which keeps "
+                             "the password out of the process list)")
+    parser.add_argument("--zero-gpu-max-seconds", type=int, default=_env("ZERO_GPU_MAX_SECONDS"),
+                        help="on ZeroGPU: the longest GPU call allowed (default 300, Hugging Face's current limit)")
+    parser.add_argument("--zero-gpu-tflops", type=float, default=_env("ZERO_GPU_TFLOPS"),
+                        help="on ZeroGPU: the sustained TFLOP/s the duration estimate assumes (default 500)")
     args = parser.parse_args(argv)
+
+    import dataclasses
 
     from cinescene import adapters, deploy, loading, metrics, outputs, ui
     from cinescene.metrics import MetricsConfig
     from cinescene.settings import TINY
 
-    spec = model_spec(args)
+    try:
+        spec = model_spec(args)
+        auth = deploy.parse_auth(args.auth or [])
+        deployment = deploy.detect()
+    except CinesceneError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     model = spec.model
-    deployment = deploy.detect()
     limits = deploy.limits_for(deployment, tiny=model == TINY)
+    if limits.zero_gpu is not None:
+        tuned = {"max_seconds": args.zero_gpu_max_seconds, "tflops": args.zero_gpu_tflops}
+        limits = dataclasses.replace(limits, zero_gpu=dataclasses.replace(
+            limits.zero_gpu, **{k: v for k, v in tuned.items() if v is not None}))
+    fixed = deploy.engine_fixed(deployment, args.host, args.share)
     outputs_root = Path(args.outputs)
     try:
         outputs_root.mkdir(parents=True, exist_ok=True)
         # Load before serving: a wrong --model fails here, in one line, not on the first click.
-        loading.get_model(spec)
+        loaded = loading.get_model(spec)
     except (CinesceneError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    for note in loaded.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"note: model preset {loaded.preset.name} ({loaded.preset.source}); engine "
+          f"{deploy.describe_engine(spec)}" + (", fixed for every visitor" if fixed else ""), file=sys.stderr)
     outputs.Janitor(outputs_root, limits.outputs_max_age_hours, limits.outputs_max_bytes).start()
     context = ui.AppContext(
         spec=spec, outputs_root=outputs_root, library=adapters.AdapterLibrary(args.loras),
         metrics=MetricsConfig(weights=metrics.weights_for(model, args.metric_weights)),
         banner=ui.tiny_banner(auto_chosen=args.model is None) if model == TINY else None,
-        datasets_root=Path(args.datasets), runs_root=Path(args.runs), limits=limits,
+        datasets_root=Path(args.datasets), runs_root=Path(args.runs), limits=limits, engine_fixed=fixed,
     )
     demo = ui.build_app(context)
     try:
-        demo.launch(server_name=args.host, server_port=args.port, share=args.share,
+        demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=auth or None,
                     max_file_size=args.max_upload or limits.max_upload,
                     allowed_paths=[str(outputs_root.resolve()), str(Path(args.runs).resolve())], show_error=True)
     except OSError as err:  # port taken, address not available

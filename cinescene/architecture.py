@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from .errors import InputError, ModelNotFoundError
-from .settings import HUB_480P, HUB_720P, TINY, ModelDefaults
+from .settings import HUB_480P, HUB_720P, PRESETS, TINY, ModelDefaults
 
 PARTS = ("transformer", "vae", "text_encoder", "image_encoder")
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -140,11 +141,70 @@ def fingerprint(config: Any) -> dict[str, int]:
     }
 
 
-def defaults_for(model_id: str) -> ModelDefaults:
-    """The sampling defaults a model starts from (the official ones for Wan2.1 I2V)."""
+@dataclass(frozen=True)
+class PresetChoice:
+    """The resolution a model was made for, and what said so (it goes into every record)."""
+
+    name: str
+    source: str
+
+
+RESOLUTION = re.compile(r"(?<![0-9])(480|720)p(?![a-z0-9])", re.IGNORECASE)
+HUB_CACHE_FOLDER = re.compile(r"^models--(.+?)--(.+)$")  # huggingface_hub's cache: models--{org}--{name}
+# Files whose ``_name_or_path`` (written by older diffusers and transformers versions) names where a
+# component was loaded from: a hub id or a hub-cache path, which carry the repository's name.
+NAMED_FILES = ("model_index.json", "transformer/config.json", "image_encoder/config.json",
+               "text_encoder/config.json", "vae/config.json", "image_processor/preprocessor_config.json",
+               "scheduler/scheduler_config.json")
+
+
+def _preset_in(text: str) -> str | None:
+    match = RESOLUTION.search(text)
+    return f"{match.group(1)}P" if match else None
+
+
+def model_preset(model: str, explicit: str | None = None) -> PresetChoice:
+    """Which preset a model is: an explicit ``--preset`` first, then what the model itself says.
+
+    The two Wan2.1 I2V 14B repositories are converted by one diffusers script and ship the same configs
+    (transformer, CLIP image encoder and processor, UniPC with flow_shift 3.0), and diffusers drops
+    ``_name_or_path`` when it saves: no config names the resolution. What can: the hub id; a folder in the
+    hub cache (``models--Wan-AI--Wan2.1-I2V-14B-720P-Diffusers/snapshots/<rev>``); a ``_name_or_path`` that
+    older libraries wrote into a saved component's config (the source it was loaded from); and, weakest,
+    the folder's own name. Otherwise 480P, said so, and ``--preset`` settles it.
+    """
+    if explicit:
+        if explicit not in PRESETS:
+            raise InputError(f"unknown preset {explicit!r}: choose one of {', '.join(PRESETS)}")
+        return PresetChoice(explicit, "--preset")
+    if model == TINY:
+        return PresetChoice("preview", "tiny model")
+    path = Path(model).expanduser()
+    if not path.is_dir():
+        found = _preset_in(model)
+        return PresetChoice(found, "hub id") if found else PresetChoice("480P", "default (the hub id does not say)")
+    folder = path.resolve()
+    for ancestor in (folder, *folder.parents):
+        cached = HUB_CACHE_FOLDER.match(ancestor.name)
+        if cached and (found := _preset_in(cached.group(2))):
+            return PresetChoice(found, f"hub cache ({cached.group(1)}/{cached.group(2)})")
+    for name in NAMED_FILES:
+        try:
+            origin = json.loads((folder / name).read_text()).get("_name_or_path")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(origin, str) and (found := _preset_in(origin)):
+            return PresetChoice(found, f"{name} (_name_or_path {origin})")
+    found = _preset_in(folder.name)
+    if found:
+        return PresetChoice(found, "folder name")
+    return PresetChoice("480P", "default (the folder does not say: pass --preset 720P for a 720P model)")
+
+
+def defaults_for(model_id: str, preset: str | None = None) -> ModelDefaults:
+    """The sampling defaults a model starts from (the official ones for Wan2.1 I2V), at its preset."""
+    choice = model_preset(model_id, preset)
     if model_id == TINY:
         # Small enough for a CPU to answer in seconds; the pictures are noise anyway.
-        return ModelDefaults(preset="preview", steps=8, frames=17)
-    if model_id == HUB_720P or "720p" in model_id.lower():
-        return ModelDefaults(preset="720P")
-    return ModelDefaults(preset="480P")
+        return ModelDefaults(preset=choice.name, steps=8, frames=17)
+    return ModelDefaults(preset=choice.name)

@@ -52,6 +52,20 @@ class Sizes:
     image_tokens: int
 
 
+@dataclass(frozen=True)
+class Dims:
+    """The dimensions a transformer forward's FLOPs depend on, read from the configs alone.
+
+    No meta-device build (``sizes`` takes seconds for the 14B model), so it is cheap enough to run per request.
+    """
+
+    width: int
+    ffn: int
+    blocks: int
+    image_tokens: int
+    patch: tuple[int, int, int]
+
+
 @dataclass
 class Plan:
     model: str
@@ -99,6 +113,21 @@ def sizes(model: str) -> Sizes:
                  image_tokens=(image_cfg.image_size // image_cfg.patch_size) ** 2 + 1)
 
 
+def dims(model: str) -> Dims:
+    t = architecture.transformer_config(model)
+    image = architecture.part_config(model, "image_encoder")
+    return Dims(width=t["num_attention_heads"] * t["attention_head_dim"], ffn=t["ffn_dim"], blocks=t["num_layers"],
+                image_tokens=(image["image_size"] // image["patch_size"]) ** 2 + 1,
+                patch=tuple(t.get("patch_size", (1, 2, 2))))  # type: ignore[arg-type]
+
+
+def step_flops(model: str, height: int, width: int, frames: int, cfg: bool = True) -> float:
+    """FLOPs of one denoising step: one transformer forward, two with classifier-free guidance."""
+    d = dims(model)
+    n, _ = tokens(height, width, frames, d.patch)
+    return forward_flops(n, d)[0] * (2 if cfg else 1)
+
+
 def tokens(height: int, width: int, frames: int, patch: tuple[int, int, int] = (1, 2, 2),
            spatial: int = 8, temporal: int = 4) -> tuple[int, str]:
     lf, lh, lw = (frames - 1) // temporal + 1, height // spatial, width // spatial
@@ -109,7 +138,7 @@ def tokens(height: int, width: int, frames: int, patch: tuple[int, int, int] = (
     return n, text
 
 
-def forward_flops(n: int, s: Sizes) -> tuple[float, str]:
+def forward_flops(n: int, s: Sizes | Dims) -> tuple[float, str]:
     d, f, ctx, layers = s.width, s.ffn, MAX_TEXT_TOKENS + s.image_tokens, s.blocks
     parts = {
         "self-attn projections 4 x 2Nd^2": 8 * n * d * d,

@@ -25,7 +25,7 @@ import torch
 
 from . import architecture, placement
 from .errors import InputError, ModelNotFoundError
-from .settings import HUB_480P, MEMORY_CHOICES, TINY, ModelDefaults, ModelSpec
+from .settings import HUB_480P, MEMORY_CHOICES, PRESETS, TINY, ModelDefaults, ModelSpec
 from .slots import SlotState
 
 
@@ -40,6 +40,7 @@ class LoadedModel:
     device: torch.device
     dtype: torch.dtype  # transformer compute dtype
     defaults: ModelDefaults
+    preset: architecture.PresetChoice = field(default_factory=lambda: architecture.PresetChoice("480P", "default"))
     slots: SlotState = field(default_factory=SlotState, repr=False, compare=False)
     # One generation at a time per pipeline: a request sets scheduler shift and
     # adapter strengths on the shared pipeline, so requests must not interleave.
@@ -65,6 +66,8 @@ class LoadedModel:
             "attention": self.spec.attention,
             "compile": self.spec.compile,
             "transformer": self.spec.transformer,
+            "preset": self.preset.name,
+            "preset_source": self.preset.source,
             "notes": self.notes,
         }
 
@@ -140,6 +143,10 @@ def load_model(spec: ModelSpec) -> LoadedModel:
     if spec.fp8:
         placement.enable_fp8_storage(pipe.transformer, device)
     placement.place(pipe, spec, device)
+    preset = architecture.model_preset(spec.model, spec.preset)
+    if preset.source.startswith("default"):
+        notes.append(f"{spec.model} does not say whether it is a 480P or a 720P model: using 480P sizes and shift "
+                     f"{PRESETS['480P'].shift} (pass --preset 720P for a 720P model)")
     model = LoadedModel(
         pipe=pipe,
         spec=spec,
@@ -147,7 +154,8 @@ def load_model(spec: ModelSpec) -> LoadedModel:
         model_id=model_id,
         device=device,
         dtype=pipe.transformer.dtype,
-        defaults=architecture.defaults_for(spec.model if source != "local" else Path(spec.model).name),
+        defaults=architecture.defaults_for(spec.model, spec.preset),
+        preset=preset,
         notes=notes,
     )
     from . import speed

@@ -144,6 +144,11 @@ class ModelSpec:
     seed: int = field(default=0, metadata={"cli": False})  # only used by the tiny model's random weights
     transformer: str | None = field(default=None, metadata={
         "help": "a fully fine-tuned transformer folder to use instead"})
+    # The resolution the model was made for (Wan2.1 I2V 14B comes as 480P and 720P: same configs, other
+    # weights). It sets the shots' default size and shift; when not given it is read from the model's files.
+    preset: str | None = field(default=None, metadata={
+        "choices": tuple(PRESETS), "help": "the model's resolution (480P, 720P) and the shots' default size "
+                                           "(default: read from the model id or folder)"})
 
 
 @dataclass(frozen=True)

@@ -124,6 +124,7 @@ class AppServer:
 
     def wait_ready(self, timeout: float = 180.0) -> None:
         import time
+        import urllib.error
         import urllib.request
 
         deadline = time.monotonic() + timeout
@@ -134,6 +135,10 @@ class AppServer:
                 with urllib.request.urlopen(self.url + "config", timeout=2) as resp:
                     if resp.status == 200:
                         return
+            except urllib.error.HTTPError as err:
+                if err.code == 401:  # up, behind a login (--auth)
+                    return
+                time.sleep(0.5)
             except OSError:
                 time.sleep(0.5)
         raise TimeoutError(f"app did not answer within {timeout} s:\n{self.log.read_text()}")

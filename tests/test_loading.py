@@ -127,3 +127,71 @@ def test_vae_tiling_is_switched_on(still, small_settings):
     model = loading.load_model(ModelSpec(model="tiny", vae_tiling=True))
     assert model.pipe.vae.use_tiling
     assert sampler.sample(model, media.load_image(still), small_settings).frames.shape == (5, 32, 48, 3)
+
+
+@pytest.fixture(scope="module")
+def saved_tiny(tmp_path_factory):
+    """The tiny pipeline saved in diffusers layout, copied into folders of several names and provenances."""
+    folder = tmp_path_factory.mktemp("saved") / "wan"
+    loading.load_model(ModelSpec(model="tiny")).pipe.save_pretrained(folder)
+    return folder
+
+
+def copy_of(saved, target):
+    import shutil
+
+    shutil.copytree(saved, target)
+    return target
+
+
+def test_the_preset_comes_from_the_hub_cache_a_folder_sits_in(saved_tiny, tmp_path, still):
+    from cinescene import media, sampler
+
+    # Where `hf download` (without --local-dir) puts the 720P repo; the folder itself is named by a revision.
+    snapshot = copy_of(saved_tiny, tmp_path / "hub" / "models--Wan-AI--Wan2.1-I2V-14B-720P-Diffusers" / "snapshots"
+                       / "8823af45fcc58a8aa999a54b04be9abc7d2aac98")
+    model = loading.load_model(ModelSpec(model=str(snapshot)))
+    assert model.preset == architecture.PresetChoice("720P", "hub cache (Wan-AI/Wan2.1-I2V-14B-720P-Diffusers)")
+    assert model.defaults.preset == "720P" and not model.notes
+    result = sampler.sample_to_file(model, media.load_image(still), model.defaults.settings(
+        "a lighthouse", steps=1, frames=1, height=32, width=48), tmp_path / "shot.mp4")
+    assert result.record["model"]["preset"] == "720P" and result.record["model"]["preset_source"].startswith("hub")
+    assert result.record["settings"]["shift"] == 5.0  # the 720P shift, not 480P's 3.0
+
+
+def test_the_preset_comes_from_a_saved_components_origin(saved_tiny, tmp_path):
+    # Older transformers versions wrote the source a component was loaded from into its saved config.
+    folder = copy_of(saved_tiny, tmp_path / "wan-i2v")
+    config = folder / "image_encoder" / "config.json"
+    data = json.loads(config.read_text())
+    data["_name_or_path"] = "/root/.cache/huggingface/hub/models--Wan-AI--Wan2.1-I2V-14B-720P-Diffusers/snapshots/x"
+    config.write_text(json.dumps(data))
+    choice = architecture.model_preset(str(folder))
+    assert choice.name == "720P" and choice.source.startswith("image_encoder/config.json (_name_or_path")
+
+
+def test_a_folder_that_does_not_say_gets_480p_with_a_note_and_preset_settles_it(saved_tiny, tmp_path):
+    folder = copy_of(saved_tiny, tmp_path / "wan-i2v-14b")
+    model = loading.load_model(ModelSpec(model=str(folder)))
+    assert model.preset.name == "480P" and model.preset.source.startswith("default")
+    assert any("--preset 720P" in note for note in model.notes)
+    told = loading.load_model(ModelSpec(model=str(folder), preset="720P"))
+    assert told.preset == architecture.PresetChoice("720P", "--preset") and told.defaults.preset == "720P"
+    assert told.describe()["preset_source"] == "--preset" and not told.notes
+    named = copy_of(saved_tiny, tmp_path / "Wan2.1-I2V-14B-720P")
+    assert architecture.model_preset(str(named)) == architecture.PresetChoice("720P", "folder name")
+    assert architecture.model_preset(HUB_720P) == architecture.PresetChoice("720P", "hub id")
+    assert architecture.model_preset(HUB_480P, "720P").source == "--preset"
+
+
+def test_preset_is_one_flag_for_the_model_and_the_shot(tmp_path):
+    from cinescene.cli.common import Parser, add_model_args, add_sample_args, model_spec, sample_settings
+
+    parser = Parser()
+    add_model_args(parser)
+    add_sample_args(parser)
+    args = parser.parse_args(["--model", "tiny", "--preset", "720P", "--image", "x.png", "--prompt", "p"])
+    spec = model_spec(args)
+    assert spec.preset == "720P" and sample_settings(args, spec).preset == "720P"
+    default = parser.parse_args(["--model", HUB_720P, "--image", "x.png", "--prompt", "p"])
+    assert model_spec(default).preset is None and sample_settings(default, model_spec(default)).preset == "720P"

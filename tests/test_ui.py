@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 
 import pytest
 
 from cinescene import media
+
+from conftest import AppServer, subprocess_env
 
 GEN_DEFAULTS = dict(prompt="a lighthouse at dusk", negative_prompt="", preset="preview", frames=5, steps=2,
                     guidance=5.0, seed=3, shift=None, height=32, width=48, style="none", style_strength=1.0,
@@ -145,3 +149,42 @@ def test_speed_and_memory_settings_reach_the_record(app_client, still):
     assert record["model"]["fp8"] is True and record["model"]["memory"] == "group-offload"
     _, plain = generate(app_client, still)  # back to the app's own engine settings
     assert plain["model"]["fp8"] is False and plain["speed"]["cache"]["kind"] == "none"
+
+
+@pytest.fixture(scope="module")
+def lan_server(tmp_path_factory):
+    """The app as a crew runs it on a shared workstation: bound to every interface, behind a login."""
+    server = AppServer(tmp_path_factory.mktemp("lan") / "outputs", extra_args=["--host", "0.0.0.0"],
+                       env=subprocess_env(CINESCENE_AUTH="crew:right:pass"))
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+def test_auth_refuses_a_wrong_password(lan_server):
+    import httpx
+    from gradio_client import Client
+
+    with pytest.raises(ValueError, match="Could not login"):
+        Client(lan_server.url, auth=("crew", "wrong"), verbose=False)
+    reply = httpx.post(lan_server.url + "login", data={"username": "crew", "password": "wrong"})
+    assert reply.status_code == 400 and "Incorrect credentials" in reply.text
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(lan_server.url + "config")
+    assert info.value.code == 401
+    Client(lan_server.url, auth=("crew", "right:pass"), verbose=False)  # the password may hold a colon
+
+
+def test_a_lan_bind_fixes_the_engine(lan_server, still):
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    client = Client(lan_server.url, auth=("crew", "right:pass"), verbose=False)
+    _, record = generate(client, still)  # the app's own engine values, as the hidden widgets send them
+    assert record["model"]["memory"] == "none" and record["model"]["fp8"] is False
+    with pytest.raises(AppError, match="fixed by its operator .*cannot ask for memory 'model-offload'"):
+        generate(client, still, memory="model-offload")
+    with pytest.raises(AppError, match="cannot ask for compile True"):
+        generate(client, still, compile_blocks=True)

@@ -39,6 +39,11 @@ def _plain_type(hint: Any) -> Any:
     return hint
 
 
+# Fields two settings classes share, one flag for both: ``--preset`` is the model's resolution (ModelSpec) and the
+# shot's size (SampleSettings), and a command that takes both gives them one value.
+SHARED_FIELDS = ("preset",)
+
+
 def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, *, skip: tuple[str, ...] = (),
                         env_prefix: str | None = None, required: tuple[str, ...] = ()) -> None:
     """One flag per field of ``cls`` (``--field-name``, or the field's ``flag``); unset flags stay None.
@@ -76,7 +81,12 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, *, skip: tup
                 kwargs["default"] = kind(os.environ[variable])
         if f.name in required:
             kwargs["required"] = True
-        parser.add_argument(flag, **kwargs)
+        try:
+            parser.add_argument(flag, **kwargs)
+        except argparse.ArgumentError:
+            if f.name not in SHARED_FIELDS:
+                raise
+            # The flag is there already, with the same dest: it sets both classes' field.
 
 
 def given(args: argparse.Namespace, cls: type) -> dict[str, Any]:
@@ -155,7 +165,8 @@ def sample_settings(args: argparse.Namespace, spec: ModelSpec) -> SampleSettings
     from ..architecture import defaults_for
 
     values = given(args, SampleSettings)
-    return defaults_for(spec.model).settings(values.pop("prompt", ""), adapters=adapter_choices(args), **values)
+    return defaults_for(spec.model, spec.preset).settings(values.pop("prompt", ""), adapters=adapter_choices(args),
+                                                          **values)
 
 
 def metrics_config(args: argparse.Namespace, spec_model: str | None = None) -> Any:

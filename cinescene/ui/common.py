@@ -10,13 +10,13 @@ from typing import Any
 
 import gradio as gr
 
-from .. import architecture, loading, outputs, placement
+from .. import architecture, loading, media, outputs, placement
 from ..adapters import DEFAULT_LIBRARY, AdapterLibrary
 from ..deploy import Limits
 from ..errors import CinesceneError
 from ..metrics import MetricsConfig
 from ..progress import Event, OnEvent
-from ..settings import ModelSpec
+from ..settings import PRESETS, ModelDefaults, ModelSpec
 from ..training.runs import TrainingRuns
 
 GPU_QUEUE = "gpu"  # the one concurrency id for everything that touches the pipeline
@@ -36,12 +36,23 @@ class AppContext:
     runs_root: Path = Path("runs")
     limits: Limits = field(default_factory=Limits)
     runs: TrainingRuns = field(default_factory=TrainingRuns)
+    # Strangers can reach the app (a Space, a non-loopback bind, a share link): requests keep ``spec``'s engine.
+    engine_fixed: bool = False
 
     def model(self, spec: ModelSpec | None = None) -> loading.LoadedModel:
         """The pipeline for ``spec`` (default: the app's); another spec replaces the cached one."""
         if self.runs.active is not None and placement.cuda_available():
             raise CinesceneError("a training run is using the GPU; wait for it or stop it on the Train tab")
         return loading.get_model(spec or self.spec)
+
+    def defaults(self, generations: int = 1) -> ModelDefaults:
+        """The shot defaults the forms start from; on ZeroGPU, cut down until ``generations`` videos fit one call."""
+        defaults = architecture.defaults_for(self.spec.model, self.spec.preset)
+        gpu = self.limits.zero_gpu
+        if gpu is None:
+            return defaults
+        height, width = media.size_for_area(480 / 832, PRESETS[defaults.preset].area)  # Wan's own aspect ratio
+        return gpu.fitting_defaults(self.spec.model, defaults, height, width, generations)
 
     def release_gpu(self) -> None:
         """Free the cached pipeline before a training subprocess needs the GPU (nothing to free on a CPU)."""

@@ -66,7 +66,7 @@ def compare_tab(ctx: AppContext) -> ShotInputs:
                 "(the adapters you pick), then CLIP-SIM, LPIPS and temporal stability for both.")
     with gr.Row():
         with gr.Column(scale=1):
-            shot = shot_inputs(ctx, "cmp")
+            shot = shot_inputs(ctx, "cmp", generations=2)
             run = gr.Button("Compare", variant="primary", elem_id="cmp-run")
         with gr.Column(scale=2):
             with gr.Row():

@@ -10,7 +10,7 @@ from typing import Any
 
 import gradio as gr
 
-from .. import deploy, media, outputs, sampler
+from .. import deploy, media, outputs, sampler, slots
 from ..architecture import defaults_for
 from ..errors import CinesceneError
 from ..settings import (
@@ -51,14 +51,20 @@ class ShotInputs:
 SHOT_FIELDS = ("image", "prompt", "negative_prompt", "preset", "frames", "steps", "guidance", "seed", "shift",
                "height", "width", "style", "style_strength", "motion", "motion_strength", "style_end", "motion_end",
                "speed", "cache", "cache_threshold", "memory", "fp8", "attention", "compile_blocks", "vae_tiling")
+# The engine fields among them, as ModelSpec names them. They stay in the API wherever the app runs (one API for
+# every deployment); where the engine is fixed, their widgets are hidden and a request may only repeat its values.
+ENGINE_INPUTS = {"memory": "memory", "fp8": "fp8", "attention": "attention", "compile_blocks": "compile",
+                 "vae_tiling": "vae_tiling"}
+assert set(ENGINE_INPUTS.values()) == set(deploy.ENGINE_FIELDS)
 
 
-def shot_inputs(ctx: AppContext, prefix: str) -> ShotInputs:
-    """Build the shot widgets (elem ids start with ``prefix``)."""
+def shot_inputs(ctx: AppContext, prefix: str, generations: int = 1) -> ShotInputs:
+    """Build the shot widgets (elem ids start with ``prefix``); defaults fit ``generations`` videos per call."""
     from .. import speed as speed_options
 
-    defaults = defaults_for(ctx.spec.model)
+    defaults = ctx.defaults(generations)
     spec = ctx.spec
+    engine_shown = not ctx.engine_fixed
     # A plain file input, not gr.Image: gradio would decode the upload itself, and a broken or
     # hostile file would fail inside gradio with its internals in the message. cinescene checks the
     # still (size, truncation, decompression bombs) and only then shows it.
@@ -101,18 +107,21 @@ def shot_inputs(ctx: AppContext, prefix: str) -> ShotInputs:
             motion_end = gr.Number(value=None, label="Motion end strength")
     with gr.Accordion("Speed and memory", open=False):
         gr.Markdown("A speed adapter (step-distilled LoRA) switches to its own few-step settings. Step caches "
-                    "skip work between steps. The engine settings below reload the model when changed.")
+                    "skip work between steps. " + ("The engine settings below reload the model when changed."
+                                                   if engine_shown else "The engine is fixed by whoever started "
+                                                   f"this app: {deploy.describe_engine(spec)}."),
+                    elem_id=f"{prefix}-engine-note")
         with gr.Row():
             speed = gr.Dropdown(adapter_dropdown_choices(ctx, "speed"), value=NONE, label="Speed adapter",
                                 elem_id=f"{prefix}-speed", allow_custom_value=True)
             cache = gr.Dropdown(list(CACHE_KINDS), value="none", label="Step cache",
                                 elem_id=f"{prefix}-cache")
             cache_threshold = gr.Number(value=None, label="Cache threshold (empty: default)")
-        with gr.Row():
+        with gr.Row(visible=engine_shown):
             memory = gr.Dropdown(list(MEMORY_CHOICES), value=spec.memory, label="Memory mode")
             attention = gr.Dropdown(speed_options.attention_backends(), value=spec.attention,
                                     label="Attention backend")
-        with gr.Row():
+        with gr.Row(visible=engine_shown):
             fp8 = gr.Checkbox(value=spec.fp8, label="fp8 transformer weights")
             compile_blocks = gr.Checkbox(value=spec.compile, label="torch.compile the blocks")
             vae_tiling = gr.Checkbox(value=spec.vae_tiling, label="VAE tiling")
@@ -145,7 +154,7 @@ def shot_settings(ctx: AppContext, v: dict[str, Any]) -> tuple[Any, SampleSettin
         raise CinesceneError("the seed is empty: enter a whole number or press the dice")
     adapters = adapter_choices(v.get("style"), v.get("style_strength", 1.0), v.get("motion"),
                                v.get("motion_strength", 1.0), v.get("style_end"), v.get("motion_end"), v.get("speed"))
-    settings = defaults_for(ctx.spec.model).settings(
+    settings = defaults_for(ctx.spec.model, ctx.spec.preset).settings(
         v.get("prompt") or "", negative_prompt=v.get("negative_prompt") or "", preset=v.get("preset"),
         frames=int(v["frames"]), steps=int(v["steps"]), guidance=float(v["guidance"]), seed=int(v["seed"]),
         shift=float(v["shift"]) if v.get("shift") else None, height=int_or_none(v.get("height")),
@@ -153,12 +162,46 @@ def shot_settings(ctx: AppContext, v: dict[str, Any]) -> tuple[Any, SampleSettin
         cache_threshold=float(v["cache_threshold"]) if v.get("cache_threshold") else None,
     )
     sampler.validate_settings(settings, ctx.library)
-    spec = dataclasses.replace(
-        ctx.spec, memory=v.get("memory") or ctx.spec.memory, fp8=bool(v.get("fp8", ctx.spec.fp8)),
-        attention=v.get("attention") or ctx.spec.attention, compile=bool(v.get("compile_blocks", ctx.spec.compile)),
-        vae_tiling=bool(v.get("vae_tiling", ctx.spec.vae_tiling)),
-    )
-    return media.load_image(v["image"]), settings, spec
+    return media.load_image(v["image"]), settings, engine_spec(ctx, v)
+
+
+def engine_spec(ctx: AppContext, v: dict[str, Any]) -> ModelSpec:
+    """The model spec a request runs on: the app's, with the engine values it sends (empty: the app's own).
+
+    Where the engine is fixed, a request that asks for other values is refused instead.
+    """
+    requested = {}
+    for field_name, spec_name in ENGINE_INPUTS.items():
+        value = v.get(field_name)
+        if value is None or value == "":
+            continue
+        requested[spec_name] = value if isinstance(getattr(ctx.spec, spec_name), str) else bool(value)
+    if ctx.engine_fixed:
+        deploy.check_engine(ctx.spec, requested)
+        return ctx.spec
+    return dataclasses.replace(ctx.spec, **requested)
+
+
+def gpu_shot(ctx: AppContext, values: dict[str, Any],
+             generations: int) -> tuple[deploy.Shot, tuple[str | None, int] | None]:
+    """What a request will run, for the ZeroGPU estimate: the resolved size and the sampling after a speed adapter.
+
+    Also (name of an installed speed adapter or None, its steps) when the request does not use one, for the proposal.
+    """
+    image, settings, _ = shot_settings(ctx, values)
+    settings, _ = sampler.apply_speed_adapter(settings, ctx.library)
+    settings = sampler.resolve_settings(settings, image.size)
+    assert settings.height is not None and settings.width is not None
+    shot = deploy.Shot(settings.frames, settings.height, settings.width, settings.steps, settings.guidance > 1.0,
+                       generations)
+    speed = None
+    if not any(choice.slot == "speed" for choice in settings.adapters):
+        installed = ctx.library.names("speed")
+        sampling = dict(slots.SPEED_SAMPLING)
+        if installed:  # its sidecar may name its own step count
+            sampling.update(ctx.library.get(installed[0], kind="speed").extra.get("sampling") or {})
+        speed = (installed[0] if installed else None, int(sampling["steps"]))
+    return shot, speed
 
 
 def generate(ctx: AppContext, values: dict[str, Any], progress: gr.Progress) -> tuple[str, dict[str, Any]]:
@@ -179,21 +222,35 @@ def generate(ctx: AppContext, values: dict[str, Any], progress: gr.Progress) -> 
 def shot_handler(ctx: AppContext, fn: Callable[..., Any], generations: int = 1) -> Callable[..., Any]:
     """Wrap ``fn(ctx, values, progress=...)`` for an event on ``ShotInputs.components``.
 
-    On a ZeroGPU Space the call runs inside @spaces.GPU, asking for a duration that fits
-    ``generations`` videos of the requested size.
+    On a ZeroGPU Space the call runs inside @spaces.GPU, asking for the estimated duration of
+    ``generations`` videos of the requested size. A request whose estimate is over the maximum
+    is refused before that call, with settings that fit.
     """
     handler = named_handler(SHOT_FIELDS, lambda values, progress: fn(ctx, values, progress=progress))
+    gpu = ctx.limits.zero_gpu
+    if gpu is None:
+        return handler
 
     def duration(*args: Any, **kwargs: Any) -> int:
-        values = dict(zip(SHOT_FIELDS, args))
+        values = {**dict(zip(SHOT_FIELDS, args)), **{k: v for k, v in kwargs.items() if k in SHOT_FIELDS}}
         try:
-            return deploy.sample_seconds(int(values["frames"]), int(values["steps"]),
-                                         PRESETS[values.get("preset") or "480P"].area,
-                                         cfg=float(values["guidance"]) > 1, generations=generations)
-        except (KeyError, TypeError, ValueError):
-            return 120  # bad input fails fast anyway
+            return min(gpu.max_seconds, gpu.seconds(ctx.spec.model, gpu_shot(ctx, values, generations)[0]))
+        except (CinesceneError, KeyError, TypeError, ValueError):
+            return 60  # bad input: the call fails in its first second anyway
 
-    return deploy.gpu(handler, duration)
+    on_gpu = deploy.gpu(handler, duration)
+
+    def checked(values: dict[str, Any], progress: Any) -> Any:
+        try:
+            shot, speed = gpu_shot(ctx, values, generations)
+            gpu.check(ctx.spec.model, shot, speed)
+        except (CinesceneError, KeyError, TypeError, ValueError) as err:
+            if not isinstance(err, CinesceneError):
+                err = CinesceneError(f"unusable request: {err}")
+            raise user_error(err) from None
+        return on_gpu(*(values.get(name) for name in SHOT_FIELDS), progress=progress)
+
+    return named_handler(SHOT_FIELDS, checked)
 
 
 def check_still(image: str | None) -> str | None:
@@ -214,7 +271,7 @@ def randomize_seed() -> int:
 def generate_tab(ctx: AppContext) -> ShotInputs:
     with gr.Row():
         with gr.Column(scale=1):
-            shot = shot_inputs(ctx, "gen")
+            shot = shot_inputs(ctx, "gen", generations=1)
             run = gr.Button("Generate", variant="primary", elem_id="gen-run")
         with gr.Column(scale=1):
             video = gr.Video(label="Result", elem_id="gen-video", autoplay=True, loop=True)
