@@ -263,7 +263,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
                   f"in frames) against {first['reference_videos']} reference clips; n is the number of generated "
                   "videos. Compare them only at the same N and n."]
     if summary.get("distance_notes"):
-        lines += ["", *(f"{note}." for note in summary["distance_notes"])]
+        lines += ["", *(f"- {note}." for note in summary["distance_notes"])]
     lines += ["", "Higher is better for clip_text, clip_image, clip_consistency and flicker; lower for "
               "lpips_temporal, lpips_reference, FVD and FID. Networks: "
               + json.dumps(summary["networks"], ensure_ascii=False), ""]

@@ -23,7 +23,6 @@ import torch.nn.functional as F
 from . import detectors, frechet
 from .errors import InputError
 
-CLIP_FRAMES = (16, 128)
 RESOLUTION = 224
 FEATURE_DIM = 400
 # StyleGAN-V feeds I3D 128 frames per batch (NUM_FRAMES_IN_BATCH): 8 clips of 16 frames, 1 of 128.
