@@ -4,7 +4,8 @@ Variants are the base model, adapter configurations on it, and fully
 fine-tuned model folders. Every variant sees the same items with the same
 seeds, so differences are paired. Writes ``results.csv`` (one row per video),
 ``summary.md`` and ``summary.json`` (mean and 95% interval per variant and
-metric, FVD-N where reference clips were given).
+metric, and FVD_N / FID_N against the reference clips, N the clip length in
+frames, where the set has at least two).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from . import atomic, fvd, loading, media, metrics, outputs, progress, sampler
+from . import atomic, loading, media, metrics, outputs, progress, sampler
 from .adapters import AdapterLibrary
+from .distances import compute_distances, load_detectors, plan_distances
 from .errors import InputError
 from .record import build_record
 from .settings import AdapterChoice, ModelSpec, SampleSettings
@@ -139,10 +141,14 @@ def run(
     library: AdapterLibrary,
     networks: metrics.MetricNetworks,
     i3d_path: str | None = None,
-    use_fvd: bool = True,
+    inception_path: str | None = None,
+    distances: tuple[str, ...] | None = None,
     on_event: progress.OnEvent | None = None,
 ) -> EvalResult:
-    """Every item through base and every variant, scored; progress is a ``videos`` task (with ``variant``)."""
+    """Every item through base and every variant, scored; progress is a ``videos`` task (with ``variant``).
+
+    ``distances`` as ``distances.parse`` gives it (None: every FVD / FID the set and frame count allow).
+    """
     out_dir = outputs.check_out_folder(out_dir)
     labels = [v.label for v in variants]
     if len(set(labels)) != len(labels) or "base" in labels:
@@ -153,12 +159,12 @@ def run(
                                   library)
     if template.frames < 5:
         raise InputError("evaluation needs videos of at least 5 frames: temporal metrics compare consecutive frames")
-    with_reference = [item for item in items if item.reference is not None]
-    if i3d_path and len(with_reference) < 2:
-        raise InputError(f"FVD needs at least 2 reference clips in the set; it has {len(with_reference)}")
-    i3d = fvd.load_i3d(i3d_path) if len(with_reference) >= 2 and use_fvd else None
     images = [media.load_image(item.image) for item in items]
     references = {i: media.read_video(item.reference).frames for i, item in enumerate(items) if item.reference}
+    plan = plan_distances(distances, template.frames, [len(r) for r in references.values()],
+                          i3d_given=bool(i3d_path), inception_given=bool(inception_path))
+    # The detectors load before the first video: a missing file fails in a second, not after the generation.
+    i3d, inception = load_detectors(plan, i3d_path, inception_path, automatic=distances is None)
 
     rows: list[dict[str, Any]] = []
     videos: dict[str, list[np.ndarray]] = {}
@@ -187,15 +193,14 @@ def run(
             progress.report(on_event, "videos", done, total, variant=variant.label)
 
     summary = _summarize(rows, all_variants, networks)
-    if i3d is None:
-        summary["fvd_note"] = ("FVD skipped: " + ("--no-fvd given" if not use_fvd else
-                               f"{len(with_reference)} reference clip(s) in the set, at least 2 needed"))
-    if i3d is not None:
-        reference_videos = [references[i] for i in sorted(references)]
-        for variant in all_variants:
-            generated = [videos[variant.label][i] for i in sorted(references)]
-            summary["variants"][variant.label]["fvd"] = fvd.fvd(i3d, generated, reference_videos,
-                                                                device=networks.device).to_dict()
+    summary["distance_notes"] = list(plan.notes)
+    if plan.names:
+        # Paired with the references: each variant's videos of the items that have a reference clip.
+        generated = {label: [own[i] for i in sorted(references)] for label, own in videos.items()}
+        found = compute_distances(plan, generated, [references[i] for i in sorted(references)], i3d, inception,
+                                  networks.device)
+        for label, entry in found.items():
+            summary["variants"][label]["distances"] = entry
     paths = _write(out_dir, rows, summary, spec, template)
     return EvalResult(rows, summary, paths)
 
@@ -240,22 +245,27 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     if summary["uncalibrated"]:
         lines += [f"**Uncalibrated (random network weights): {', '.join(summary['uncalibrated'])}.** "
                   "These numbers only show that the pipeline runs.", ""]
-    has_fvd = any("fvd" in v for v in summary["variants"].values())
-    header = ["variant", "videos", *names] + (["FVD"] if has_fvd else [])
+    distances = list(dict.fromkeys(n for v in summary["variants"].values() for n in v.get("distances", {})))
+    header = ["variant", "videos", *names, *distances]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for label, entry in summary["variants"].items():
         cells = [label, str(entry["videos"])]
         for name in names:
             m = entry["metrics"].get(name)
             cells.append("n/a" if m is None else f"{_fmt(m['mean'])} [{_fmt(m['ci95'][0])}, {_fmt(m['ci95'][1])}]")
-        if has_fvd:
-            f = entry.get("fvd")
-            cells.append(f"{f['name']} {f['value']:.2f}" if f else "n/a")
+        for name in distances:
+            d = entry.get("distances", {}).get(name)
+            cells.append(f"{d['value']:.2f} (n={d['videos']})" if d else "n/a")
         lines.append("| " + " | ".join(cells) + " |")
-    if summary.get("fvd_note"):
-        lines += ["", summary["fvd_note"]]
+    if distances:
+        first = next(d for v in summary["variants"].values() for d in v.get("distances", {}).values())
+        lines += ["", "FVD_N and FID_N: Frechet distances of the first N frames of each video (N is the clip length "
+                  f"in frames) against {first['reference_videos']} reference clips; n is the number of generated "
+                  "videos. Compare them only at the same N and n."]
+    if summary.get("distance_notes"):
+        lines += ["", *(f"- {note}." for note in summary["distance_notes"])]
     lines += ["", "Higher is better for clip_text, clip_image, clip_consistency and flicker; lower for "
-              "lpips_temporal, lpips_reference and FVD. Networks: "
+              "lpips_temporal, lpips_reference, FVD and FID. Networks: "
               + json.dumps(summary["networks"], ensure_ascii=False), ""]
     return "\n".join(lines)
 

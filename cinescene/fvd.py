@@ -1,80 +1,48 @@
 """Frechet Video Distance with the StyleGAN-V protocol.
 
 I3D is StyleGAN-V's TorchScript export (``i3d_torchscript.pt``), loaded from a
-local file; it is called with ``rescale=False, resize=False,
-return_features=True`` and returns 400-d logits. Each video contributes one
-16-frame clip, its short side scaled to 224 (bilinear) and centre-cropped,
-values in [-1, 1]. FVD is the Frechet distance of the two feature sets, and
-its name carries the number of videos (FVD-16 on 16 videos): the statistic is
-biased by the sample size, so numbers on different counts do not compare.
+local file (``detectors``); it is called with ``rescale=False, resize=False,
+return_features=True`` and returns 400-d logits. Each video contributes its
+first ``clip_frames`` frames, short side scaled to 224 (bilinear) and
+centre-cropped, values in [-1, 1]. FVD is the Frechet distance of the two
+feature sets, named by the clip length as StyleGAN-V does: FVD_16 on 16-frame
+clips, FVD_128 on 128-frame clips. The number of videos is reported beside it:
+the statistic is biased by the sample size, so numbers on different counts do
+not compare either.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import threading
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import detectors, frechet
 from .errors import InputError
 
-CLIP_FRAMES = 16
 RESOLUTION = 224
 FEATURE_DIM = 400
-I3D_URL = "https://www.dropbox.com/s/ge9e5ujwgetktms/i3d_torchscript.pt"
-DEFAULT_I3D = Path(os.environ.get("CINESCENE_I3D", Path.home() / ".cache" / "cinescene" / "i3d_torchscript.pt"))
-
-
-@dataclass
-class FVDResult:
-    value: float
-    num_videos: int
-    num_reference: int
-    frames: int = CLIP_FRAMES
-
-    @property
-    def name(self) -> str:
-        return f"FVD-{self.num_videos}"
-
-    def to_dict(self) -> dict[str, object]:
-        return {"name": self.name, "value": self.value, "videos": self.num_videos, "reference_videos":
-                self.num_reference, "clip_frames": self.frames, "protocol": "StyleGAN-V (I3D logits, 224 crop)"}
-
-
-_lock = threading.Lock()
-_loaded: dict[Path, torch.jit.ScriptModule] = {}
+# StyleGAN-V feeds I3D 128 frames per batch (NUM_FRAMES_IN_BATCH): 8 clips of 16 frames, 1 of 128.
+FRAMES_PER_BATCH = 128
+PROTOCOL = "StyleGAN-V (I3D logits, short side 224, centre crop, [-1, 1])"
+I3D = detectors.DetectorFile(
+    metric="FVD", network="I3D", filename="i3d_torchscript.pt",
+    url="https://www.dropbox.com/s/ge9e5ujwgetktms/i3d_torchscript.pt", env="CINESCENE_I3D", flag="--i3d",
+)
 
 
 def load_i3d(path: str | os.PathLike[str] | None = None) -> torch.jit.ScriptModule:
-    """The I3D detector from a local TorchScript file, loaded once per path.
-
-    TorchScript runs code compiled into the file: use the file from StyleGAN-V's
-    authors (the URL below) or one you built yourself.
-    """
-    path = Path(path or DEFAULT_I3D).expanduser()
-    if not path.is_file():
-        raise InputError(
-            f"FVD needs the I3D detector file {path}: download StyleGAN-V's i3d_torchscript.pt ({I3D_URL}) "
-            f"and put it there, or pass its path with --i3d"
-        )
-    with _lock:
-        if path not in _loaded:
-            try:
-                _loaded[path] = torch.jit.load(str(path), map_location="cpu").eval()
-            except (RuntimeError, ValueError) as err:
-                raise InputError(f"{path.name} is not a TorchScript I3D model: {str(err)[:160]}") from err
-        return _loaded[path]
+    """StyleGAN-V's I3D from a local TorchScript file (default ``~/.cache/cinescene/i3d_torchscript.pt``)."""
+    return detectors.load(I3D, path)
 
 
-def preprocess(frames: np.ndarray, clip_frames: int = CLIP_FRAMES) -> torch.Tensor:
+def preprocess(frames: np.ndarray, clip_frames: int = 16) -> torch.Tensor:
     """(T, H, W, 3) uint8 -> (3, clip_frames, 224, 224) float in [-1, 1], as StyleGAN-V prepares videos."""
     if frames.shape[0] < clip_frames:
-        raise InputError(f"FVD uses {clip_frames}-frame clips; a video has only {frames.shape[0]} frames")
+        raise InputError(f"FVD_{clip_frames} uses {clip_frames}-frame clips; a video has only {frames.shape[0]} frames")
     video = torch.from_numpy(np.ascontiguousarray(frames[:clip_frames])).permute(3, 0, 1, 2).float() / 255.0
     _, _, h, w = video.shape
     scale = RESOLUTION / min(h, w)
@@ -87,47 +55,32 @@ def preprocess(frames: np.ndarray, clip_frames: int = CLIP_FRAMES) -> torch.Tens
 
 
 @torch.no_grad()
-def features(i3d: torch.jit.ScriptModule, videos: list[np.ndarray], batch_size: int = 8,
+def features(i3d: torch.jit.ScriptModule, videos: list[np.ndarray], clip_frames: int = 16,
              device: torch.device | None = None) -> np.ndarray:
+    """(videos, 400) I3D logits of each video's first ``clip_frames`` frames, batched as StyleGAN-V does."""
     device = device or torch.device("cpu")
     i3d = i3d.to(device)
+    batch_size = max(1, FRAMES_PER_BATCH // clip_frames)
     out = []
     for start in range(0, len(videos), batch_size):
-        batch = torch.stack([preprocess(v) for v in videos[start:start + batch_size]]).to(device)
+        chunk = videos[start:start + batch_size]
+        batch = torch.stack([preprocess(v, clip_frames) for v in chunk]).to(device)
         feats = i3d(batch, rescale=False, resize=False, return_features=True)
+        detectors.check_features(I3D, feats, len(chunk), FEATURE_DIM)
         out.append(feats.float().cpu().numpy())
-    feats = np.concatenate(out)
-    if feats.ndim != 2:
-        raise InputError(f"the I3D model returned features of shape {feats.shape}, expected (videos, {FEATURE_DIM})")
-    return feats.astype(np.float64)
+    return np.concatenate(out).astype(np.float64)
 
 
-def frechet_distance(feats_a: np.ndarray, feats_b: np.ndarray, eps: float = 1e-6) -> float:
-    """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 sqrt(S_a S_b)), with the usual guards for sqrtm."""
-    import scipy.linalg
-
-    if feats_a.shape[0] < 2 or feats_b.shape[0] < 2:
-        raise InputError(f"FVD needs at least 2 videos on each side (got {feats_a.shape[0]} and {feats_b.shape[0]}):"
-                         " a covariance needs two samples")
-    mu_a, mu_b = feats_a.mean(0), feats_b.mean(0)
-    sigma_a, sigma_b = np.cov(feats_a, rowvar=False), np.cov(feats_b, rowvar=False)
-    covmean, _ = scipy.linalg.sqrtm(sigma_a @ sigma_b, disp=False)
-    if not np.isfinite(covmean).all():
-        # Few samples make the covariances singular: nudge both diagonals, as pytorch-fid does.
-        offset = np.eye(sigma_a.shape[0]) * eps
-        covmean, _ = scipy.linalg.sqrtm((sigma_a + offset) @ (sigma_b + offset), disp=False)
-    if np.iscomplexobj(covmean):
-        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
-            raise ValueError(f"matrix square root has a large imaginary part ({np.abs(covmean.imag).max():.3g})")
-        covmean = covmean.real
-    diff = mu_a - mu_b
-    return float(diff @ diff + np.trace(sigma_a) + np.trace(sigma_b) - 2 * np.trace(covmean))
+def fvd_from_features(generated: np.ndarray, reference: np.ndarray, clip_frames: int) -> frechet.DistanceResult:
+    """FVD_{clip_frames} from (videos, 400) I3D features of each side."""
+    value = frechet.frechet_distance(generated, reference)
+    return frechet.DistanceResult("FVD", clip_frames, value, len(generated), len(reference), len(generated),
+                                  len(reference), PROTOCOL)
 
 
-def fvd(i3d: torch.jit.ScriptModule, videos: list[np.ndarray], reference: list[np.ndarray],
-        device: torch.device | None = None) -> FVDResult:
-    if len(videos) < 2 or len(reference) < 2:
-        raise InputError(f"FVD needs at least 2 generated and 2 reference videos (got {len(videos)} and "
-                         f"{len(reference)})")
-    value = frechet_distance(features(i3d, videos, device=device), features(i3d, reference, device=device))
-    return FVDResult(value=value, num_videos=len(videos), num_reference=len(reference))
+def fvd(i3d: torch.jit.ScriptModule, videos: list[np.ndarray], reference: list[np.ndarray], clip_frames: int = 16,
+        device: torch.device | None = None) -> frechet.DistanceResult:
+    """FVD_{clip_frames} of ``videos`` against ``reference`` (each a list of (T, H, W, 3) uint8 arrays)."""
+    frechet.check_sets(videos, reference, clip_frames, f"FVD_{clip_frames}")
+    return fvd_from_features(features(i3d, videos, clip_frames, device), features(i3d, reference, clip_frames, device),
+                             clip_frames)

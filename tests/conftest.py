@@ -197,3 +197,31 @@ def i3d_standin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("i3d") / "i3d_torchscript.pt"
     torch.jit.script(StandIn()).save(str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def inception_standin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A TorchScript file with the calling convention of NVIDIA's inception-2015-12-05.pt (StyleGAN2-ADA's FID
+    network): uint8 (B, 3, H, W) at any size; ``return_features=True`` -> (B, 2048) pool features, else
+    (B, 1008) logits. It refuses anything else, so a caller that gets the convention wrong fails."""
+    import torch
+
+    class StandIn(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            gen = torch.Generator().manual_seed(1)
+            self.proj = torch.nn.Parameter(torch.randn(48, 2048, generator=gen) * 0.2)
+
+        def forward(self, img: torch.Tensor, return_features: bool = False, use_fp16: bool = False,
+                    no_output_bias: bool = False) -> torch.Tensor:
+            if img.dtype != torch.uint8 or img.dim() != 4 or img.shape[1] != 3:
+                raise ValueError("expects uint8 images of shape (batch, 3, height, width)")
+            # The real network resizes to 299 and scales to [-1, 1] itself; a 4 x 4 grid of colour means will do.
+            x = (img.to(torch.float32) - 128.0) / 128.0
+            grid = torch.nn.functional.adaptive_avg_pool2d(x, 4).flatten(1)
+            features = torch.relu(grid @ self.proj)  # pool features are non-negative, as after Inception's ReLUs
+            return features if return_features else features[:, :1008]
+
+    path = tmp_path_factory.mktemp("inception") / "inception-2015-12-05.pt"
+    torch.jit.script(StandIn()).save(str(path))
+    return path

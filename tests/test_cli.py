@@ -223,7 +223,11 @@ def test_eval_command_and_missing_i3d(tmp_path, cli_library, capsys):
     assert run_cli([*common, "--out", str(tmp_path / "e1"), "--i3d", str(tmp_path / "nope.pt")]) == 2
     assert "i3d_torchscript.pt" in capsys.readouterr().err
     assert not (tmp_path / "e1").exists()
-    assert run_cli([*common, "--out", str(tmp_path / "e2"), "--no-fvd"]) == 0
+    assert run_cli([*common, "--out", str(tmp_path / "e1"), "--distances", "FVD_16,FVD_128"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "FVD_128 cannot be computed: the generated videos have 17 frames, 128 needed" in err
+    assert len(err.splitlines()) == 1 and not (tmp_path / "e1").exists()
+    assert run_cli([*common, "--out", str(tmp_path / "e2"), "--distances", "none"]) == 0
     assert "| lora |" in capsys.readouterr().out
     assert (tmp_path / "e2" / "results.csv").is_file() and (tmp_path / "e2" / "summary.md").is_file()
 

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from cinescene import evaluate, loading, media
+from cinescene import evaluate, frechet, loading, media
 from cinescene.adapters import AdapterLibrary
 from cinescene.errors import InputError
 from cinescene.settings import AdapterChoice, ModelSpec, SampleSettings
@@ -69,7 +69,7 @@ def test_interval95():
     assert np.isnan(evaluate.interval95([1.0])[1])
 
 
-def test_eval_base_lora_and_full_finetune(eval_set, tmp_path, metric_nets, i3d_standin):
+def test_eval_base_lora_and_full_finetune(eval_set, tmp_path, metric_nets, i3d_standin, inception_standin):
     tr = loading.build_tiny_pipeline().transformer
     lib = AdapterLibrary(tmp_path / "loras")
     lib.import_file(lf.save(lf.diffusers_layout(lf.random_lora(tr, lf.STYLE, seed=3)), tmp_path / "s.safetensors"),
@@ -82,6 +82,7 @@ def test_eval_base_lora_and_full_finetune(eval_set, tmp_path, metric_nets, i3d_s
     seen = []
     result = evaluate.run(ModelSpec(model="tiny"), evaluate.read_set(eval_set / "set.jsonl"), variants, template,
                           tmp_path / "out", lib, metric_nets, i3d_path=str(i3d_standin),
+                          inception_path=str(inception_standin),
                           on_event=lambda e: seen.append((e["done"], e["total"])))
     assert seen[-1] == (9, 9)
     rows = list(csv.DictReader(open(tmp_path / "out" / "results.csv")))
@@ -89,10 +90,35 @@ def test_eval_base_lora_and_full_finetune(eval_set, tmp_path, metric_nets, i3d_s
     assert rows[0]["lpips_reference"] and not rows[2]["lpips_reference"]  # only items with a reference
     summary = result.summary["variants"]
     assert set(summary) == {"base", "lora", "full"}
-    assert summary["lora"]["fvd"]["name"] == "FVD-2"
+    # Two items have a reference clip: FVD_16 and FID on all 17 frames, on 2 videos a side.
+    fvd16 = summary["lora"]["distances"]["FVD_16"]
+    assert (fvd16["name"], fvd16["clip_frames"], fvd16["videos"], fvd16["reference_videos"]) == ("FVD_16", 16, 2, 2)
+    assert list(summary["full"]["distances"]) == ["FVD_16", "FID_17"]
+    assert summary["full"]["distances"]["FID_17"]["samples"] == 34
+    assert result.summary["distance_notes"] == [
+        "FVD_128, FID_128 skipped: the generated videos have 17 frames, 128 needed (--frames 129 or more)"]
     assert summary["base"]["metrics"]["flicker"]["n"] == 3
     text = (tmp_path / "out" / "summary.md").read_text()
-    assert "| full |" in text and "FVD-2" in text and "Uncalibrated" in text
+    assert "| full |" in text and "Uncalibrated" in text
+    assert "| FVD_16 | FID_17 |" in text and "(n=2) |" in text and "FVD_128, FID_128 skipped" in text
+    on_disk = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert on_disk["variants"]["lora"]["distances"] == summary["lora"]["distances"]
     assert (tmp_path / "out" / "videos" / "full" / "0002.mp4").is_file()
     by_variant = {r["variant"]: r for r in rows if r["item"] == "0"}
     assert by_variant["base"]["clip_text"] != by_variant["full"]["clip_text"]
+
+
+def test_summary_shows_fvd_and_fid_by_clip_length_with_the_video_count():
+    def entry(metric, frames, value):
+        return frechet.DistanceResult(metric, frames, value, 24, 30, 24, 30, "p").to_dict()
+
+    summary = {"networks": {}, "uncalibrated": [], "distance_notes": [], "variants": {
+        "base": {"videos": 24, "metrics": {}, "distances": {d["name"]: d for d in (
+            entry("FVD", 16, 310.5), entry("FVD", 128, 402.25), entry("FID", 128, 35.0))}},
+        "look": {"videos": 24, "metrics": {}, "distances": {"FVD_16": entry("FVD", 16, 250.125)}},
+    }}
+    text = evaluate.summary_markdown(summary)
+    assert "| variant | videos | FVD_16 | FVD_128 | FID_128 |" in text
+    assert "| base | 24 | 310.50 (n=24) | 402.25 (n=24) | 35.00 (n=24) |" in text
+    assert "| look | 24 | 250.12 (n=24) | n/a | n/a |" in text
+    assert "against 30 reference clips" in text and "FVD-" not in text

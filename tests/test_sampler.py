@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from cinescene import media, sampler
 from cinescene.errors import InputError
@@ -29,6 +30,25 @@ def test_same_seed_same_frames_other_seed_other_frames(tiny_model, image, small_
     c = sampler.sample(tiny_model, image, dataclasses.replace(small_settings, seed=1)).frames
     assert np.array_equal(a, b)
     assert not np.array_equal(a, c)
+
+
+def test_the_seed_reaches_the_pipeline_unchanged(tiny_model, image, small_settings):
+    """cinescene's frames for seed S are the pipeline's own with torch.Generator("cpu").manual_seed(S).
+
+    Every other test compares cinescene with itself, so an off-by-one seed would pass them all.
+    """
+    settings = dataclasses.replace(small_settings, seed=1234, shift=3.0)
+    ours = sampler.sample(tiny_model, image, settings).frames
+    with tiny_model.lock:
+        # The state sample() left (shift 3, every adapter slot at 0) is what this call should run with.
+        assert tiny_model.pipe.scheduler.config.flow_shift == 3.0
+        direct = tiny_model.pipe(
+            image=media.fit_image(image, settings.width, settings.height), prompt=settings.prompt,
+            negative_prompt=settings.negative_prompt, height=settings.height, width=settings.width,
+            num_frames=settings.frames, num_inference_steps=settings.steps, guidance_scale=settings.guidance,
+            generator=torch.Generator("cpu").manual_seed(1234), output_type="np",
+        ).frames[0]
+    assert np.array_equal(ours, media.to_uint8(direct))
 
 
 def test_progress_is_reported_once_per_step(tiny_model, image, small_settings):

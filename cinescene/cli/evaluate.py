@@ -45,8 +45,14 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--out", required=True, help="folder: results.csv, summary.md, summary.json, videos/")
     p.add_argument("--variant", action="append", default=[],
                    help="LABEL=style:NAME[:W],motion:NAME[:W] or LABEL=model:FOLDER (repeatable)")
-    p.add_argument("--i3d", default=None, help="StyleGAN-V i3d_torchscript.pt for FVD (default: ~/.cache/cinescene/)")
-    p.add_argument("--no-fvd", action="store_true", help="skip FVD even when the set has reference clips")
+    p.add_argument("--distances", default="auto",
+                   help="Frechet distances against the reference clips: auto (every one the set and --frames allow), "
+                        "none, or a comma list of FVD_16, FVD_128, FID_128, FID_all (the number is the clip length "
+                        "in frames; FID_all uses every frame)")
+    p.add_argument("--i3d", default=None, help="StyleGAN-V's i3d_torchscript.pt for FVD "
+                                               "(default: $CINESCENE_I3D or ~/.cache/cinescene/)")
+    p.add_argument("--inception", default=None, help="NVIDIA's inception-2015-12-05.pt (TorchScript) for FID "
+                                                     "(default: $CINESCENE_INCEPTION or ~/.cache/cinescene/)")
     add_sample_args(p, with_image=False)  # the set gives images and prompts; these are the rest of the shot
     add_library_arg(p)
     add_metrics_args(p)
@@ -98,9 +104,10 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .. import evaluate, metrics
+    from .. import distances, evaluate, metrics
 
     spec = model_spec(args)
+    wanted = distances.parse(args.distances)
     items = evaluate.read_set(args.set_file)
     variants = [evaluate.Variant.parse(v) for v in args.variant]
     template = sample_settings(args, spec).replace(prompt=items[0].prompt, adapters=())
@@ -108,7 +115,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     bars = ProgressBars(enabled=not args.quiet, units={"videos": "video"})
     try:
         result = evaluate.run(spec, items, variants, template, args.out, library(args), networks,
-                              i3d_path=args.i3d, use_fvd=not args.no_fvd, on_event=bars)
+                              i3d_path=args.i3d, inception_path=args.inception, distances=wanted, on_event=bars)
     finally:
         bars.close()
     print(evaluate.summary_markdown(result.summary))
