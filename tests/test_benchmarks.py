@@ -15,6 +15,7 @@ SMALL = {
     "trainer_step": ["--runs", "1", "--window", "5", "--area", "1024"],
     "metrics_speed": ["--runs", "1", "--frames", "2", "--height", "32", "--width", "32", "--batch", "2"],
     "adapter_swap": ["--blocks", "1", "--rank", "4", "--runs", "1", "--no-compile"],
+    "frechet_speed": ["--runs", "1", "--dims", "16", "--samples", "8"],
 }
 
 
