@@ -7,7 +7,7 @@ import types
 import pytest
 import yaml
 
-from cinescene import architecture, loading, lora_formats, slots
+from cinescene import architecture, loading, lora_original, slots
 from cinescene.settings import HUB_480P
 
 from conftest import ROOT
@@ -50,7 +50,7 @@ def test_adapter_keys_are_what_diffusers_writes_for_this_model(skeleton):
 
 def test_comfyui_names_cover_every_real_layer(skeleton):
     modules = sorted(slots.slot_modules(skeleton, slots.SLOTS["speed"]))
-    names = lora_formats._comfy_name_map(modules)
+    names = lora_original.original_names(modules)
     assert all(m in names for m in modules)
     assert names["blocks.39.attn2.add_k_proj"] == "blocks.39.cross_attn.k_img"
 
