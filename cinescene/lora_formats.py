@@ -159,6 +159,8 @@ def convert(state_dict: dict[str, torch.Tensor], metadata: dict[str, Any] | None
             sd = {"diffusion_model." + k.replace(".default.", "."): v for k, v in sd.items()}
         original = lora_original.to_diffusers(sd, drop_full_deltas=drop_full_deltas, linear_shapes=linear_shapes)
         sd, notes, dropped = original.state_dict, original.notes, original.dropped
+    if not sd:
+        raise InputError("the file holds no LoRA weights (only deltas that change nothing, or were left out)")
     bad = [k for k in sd if not k.startswith("transformer.") or ".lora_" not in k]
     if bad:
         raise InputError(f"keys that are not LoRA weights of the transformer: {', '.join(bad[:MAX_KEYS_SHOWN])}")

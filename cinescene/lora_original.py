@@ -218,9 +218,9 @@ def to_diffusers(state_dict: dict[str, torch.Tensor], *, drop_full_deltas: bool 
 
     result.state_dict = converted
     if factored:
-        result.notes.append(f"{factored} full weight deltas (diff) of linear layers stored as exact LoRA factors")
+        result.notes.append(f"full weight deltas (diff) of {factored} linear layers stored as exact LoRA factors")
     if zeros:
-        result.notes.append(f"{zeros} full deltas were all zeros and were left out (they change nothing)")
+        result.notes.append(f"left out {zeros} full deltas that were all zeros (they change nothing)")
     if not_lora:
         result.dropped = not_lora
         result.notes.append(f"left out on request {len(not_lora)} full deltas a LoRA cannot hold "

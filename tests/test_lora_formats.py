@@ -183,8 +183,8 @@ def test_published_speed_lora_converts_exactly_with_biases(transformer):
     for module, (weight, bias) in expected.items():
         torch.testing.assert_close(deltas[module], weight, rtol=1e-5, atol=1e-6)
         assert torch.equal(c[f"transformer.{module}.lora_B.bias"], bias)
-    assert any("1 full weight deltas" in n for n in converted.notes)  # head.head.diff, held as exact factors
-    assert any("were all zeros" in n for n in converted.notes)
+    assert any("of 1 linear layers" in n for n in converted.notes)  # head.head.diff, held as exact factors
+    assert any("that were all zeros" in n for n in converted.notes)
     lora_formats.check_against(c, transformer, "tiny")
 
 
@@ -271,3 +271,9 @@ def test_layers_outside_the_blocks_with_alpha(transformer):
              for m in ("proj_out", "condition_embedder.time_proj", "condition_embedder.image_embedder.ff.net.2")}
     canonical, _ = lora_formats.to_canonical(lf.comfyui_layout(pairs, alpha=2.0))
     _close(lf.canonical_delta(canonical), lf.expected_delta(pairs, 2.0))
+
+
+def test_file_of_nothing_but_zero_deltas_is_refused():
+    with pytest.raises(InputError, match="holds no LoRA weights"):
+        lora_formats.convert({"diffusion_model.blocks.0.norm3.diff": torch.zeros(24),
+                              "diffusion_model.blocks.0.diff_m": torch.zeros(1, 6, 24)})
