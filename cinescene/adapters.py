@@ -23,7 +23,7 @@ from .errors import InputError
 from .hashing import sha256_file
 from .names import check_plain_name, from_filename
 from .record import now_iso
-from .slots import SLOTS, fits_slot
+from .slots import SLOTS, SlotSpec, fits_slot
 
 KINDS = tuple(SLOTS)
 DEFAULT_LIBRARY = Path(os.environ.get("CINESCENE_LORAS", "loras"))
@@ -64,6 +64,8 @@ class AdapterInfo:
     source_file: str = ""
     hotswap: bool = True
     hotswap_note: str = ""
+    import_notes: list[str] = field(default_factory=list)  # what the import did beyond renaming keys
+    dropped_full_deltas: list[str] = field(default_factory=list)  # left out on request, by original key
     trained_on: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     path: Path = field(default=Path(), compare=False)
@@ -76,7 +78,13 @@ class AdapterInfo:
     @classmethod
     def from_json(cls, data: dict[str, Any], path: Path) -> AdapterInfo:
         known = {f.name for f in dataclasses.fields(cls)} - {"path"}
-        return cls(**{k: v for k, v in data.items() if k in known}, path=path)
+        info = cls(**{k: v for k, v in data.items() if k in known}, path=path)
+        if info.kind in SLOTS:
+            # Whether an adapter fits its slot is the slots' current rule, not the one of its import
+            # day: adapters imported when slots refused biases hot-swap now.
+            spec = SLOTS[info.kind]
+            info.hotswap, info.hotswap_note = fits_slot(_module_names(info.target_modules, spec), info.rank, spec)
+        return info
 
     def label(self) -> str:
         return self.name if self.hotswap else f"{self.name} (slow load)"
@@ -148,22 +156,33 @@ class AdapterLibrary:
 
     def import_file(self, source: str | os.PathLike[str], kind: str, *, name: str | None = None,
                     base_model: str, transformer: torch.nn.Module, description: str = "",
-                    default_strength: float = 1.0, overwrite: bool = False) -> AdapterInfo:
-        """Convert a LoRA file from any supported layout and add it to the library."""
+                    default_strength: float = 1.0, overwrite: bool = False,
+                    drop_full_deltas: bool = False) -> AdapterInfo:
+        """Convert a LoRA file from any supported layout and add it to the library.
+
+        Full deltas a LoRA cannot hold (norms, modulation) are refused by name unless
+        ``drop_full_deltas``; then the sidecar lists them (see lora_original).
+        """
         source = Path(source)
         name = check_name(name or from_filename(source.name, "adapter"))
         check_kind(kind)
         state_dict, metadata = lora_formats.read_safetensors(source)
-        canonical, layout = lora_formats.to_canonical(state_dict, metadata)
-        return self.add(canonical, kind, name=name, base_model=base_model, transformer=transformer,
+        linears = {n.replace(".base_layer", ""): (m.in_features, m.out_features)
+                   for n, m in transformer.named_modules() if isinstance(m, torch.nn.Linear) and "lora_" not in n}
+        converted = lora_formats.convert(state_dict, metadata, drop_full_deltas=drop_full_deltas,
+                                         linear_shapes=linears)
+        return self.add(converted.state_dict, kind, name=name, base_model=base_model, transformer=transformer,
                         description=description, default_strength=default_strength, overwrite=overwrite,
-                        source_format=layout, source_file=source.name, alpha=_source_alpha(state_dict, metadata))
+                        source_format=converted.layout, source_file=source.name,
+                        alpha=_source_alpha(state_dict, metadata), import_notes=converted.notes,
+                        dropped_full_deltas=converted.dropped)
 
     def add(self, canonical: dict[str, torch.Tensor], kind: str, *, name: str, base_model: str,
             transformer: torch.nn.Module, description: str = "", default_strength: float = 1.0,
             overwrite: bool = False, source_format: str = "diffusers", source_file: str = "",
             alpha: float | None = None, trained_on: dict[str, Any] | None = None,
-            extra: dict[str, Any] | None = None) -> AdapterInfo:
+            extra: dict[str, Any] | None = None, import_notes: list[str] | None = None,
+            dropped_full_deltas: list[str] | None = None) -> AdapterInfo:
         """Store a canonical state dict (see lora_formats) with its sidecar, atomically."""
         from diffusers import WanImageToVideoPipeline
 
@@ -180,7 +199,7 @@ class AdapterLibrary:
         model_name = f"the base model {base_model!r}"
         lora_formats.check_against(canonical, transformer, model_name)
         summary = lora_formats.summarize(canonical)
-        ok, why = fits_slot(summary.module_names, summary.rank, summary.has_bias, SLOTS[kind])
+        ok, why = fits_slot(summary.module_names, summary.rank, SLOTS[kind])
         tmp = Path(tempfile.mkdtemp(prefix=".import-", dir=folder))
         try:
             WanImageToVideoPipeline.save_lora_weights(
@@ -194,7 +213,8 @@ class AdapterLibrary:
                 base_fingerprint=_fingerprint(transformer), default_strength=float(default_strength),
                 sha256=sha256_file(weights), size_bytes=weights.stat().st_size, created=now_iso(),
                 description=description.strip(), source_format=source_format, source_file=source_file,
-                hotswap=ok, hotswap_note=why, trained_on=trained_on, extra=extra or {},
+                hotswap=ok, hotswap_note=why, import_notes=list(import_notes or []),
+                dropped_full_deltas=list(dropped_full_deltas or []), trained_on=trained_on, extra=extra or {},
                 path=folder / f"{name}.safetensors",
             )
             atomic.write_json(tmp / "adapter.json", info.to_json())
@@ -268,6 +288,11 @@ def _commit(moves: dict[Path, Path], scratch: Path) -> None:
                 if backup is not None:
                     os.replace(backup, dst)
         raise
+
+
+def _module_names(targets: list[str], spec: SlotSpec) -> list[str]:
+    """Module names standing for a sidecar's targets, which record block layers without their ``blocks.N.``."""
+    return [f"blocks.0.{target}" if spec.matches(f"blocks.0.{target}") else target for target in targets]
 
 
 def _fingerprint(transformer: torch.nn.Module) -> dict[str, int]:

@@ -9,21 +9,23 @@ with two normalisations that make every stored adapter hot-swappable:
 * every module has the same rank (smaller ones are zero-padded, which leaves
   ``B @ A`` unchanged), so the peft config has no rank or alpha patterns.
 
-Foreign layouts go through diffusers' own converters
-(``WanLoraLoaderMixin.lora_state_dict``); cinescene only renames prefixes so
-those converters recognise a file.
+LoRA biases (``lora_B.bias``, what ComfyUI files call ``diff_b``) are kept, with
+the same scale as ``lora_B``. Layouts on Wan's original names (ComfyUI, musubi,
+DiffSynth) go through diffusers' own Wan converter, prepared by lora_original so
+that any subset of layers and every delta converts exactly or is refused by name.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from . import lora_original
 from .errors import InputError
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
@@ -108,37 +110,62 @@ def detect_layout(keys: list[str]) -> str:
                      f"for example: {', '.join(odd or keys[:MAX_KEYS_SHOWN])}")
 
 
+@dataclass
+class Conversion:
+    state_dict: dict[str, torch.Tensor]  # canonical form
+    layout: str  # the layout detected
+    notes: list[str] = field(default_factory=list)  # what the conversion did beyond renaming
+    dropped: list[str] = field(default_factory=list)  # full deltas left out on request (see lora_original)
+
+
 def to_canonical(
     state_dict: dict[str, torch.Tensor], metadata: dict[str, Any] | None = None
 ) -> tuple[dict[str, torch.Tensor], str]:
     """Convert any supported layout to the canonical form; returns (state dict, detected layout)."""
-    from diffusers import WanImageToVideoPipeline
+    converted = convert(state_dict, metadata)
+    return converted.state_dict, converted.layout
 
+
+def convert(state_dict: dict[str, torch.Tensor], metadata: dict[str, Any] | None = None, *,
+            drop_full_deltas: bool = False, linear_shapes: dict[str, tuple[int, int]] | None = None) -> Conversion:
+    """Convert any supported layout to the canonical form, saying what was done beyond renaming.
+
+    Full deltas (``diff``, ``diff_m``) are held exactly or refused by name, unless
+    ``drop_full_deltas``; ``linear_shapes`` (module -> (in, out)) sizes the zero
+    LoRA weights a bias delta without weights gets (see lora_original).
+    """
     layout = detect_layout(list(state_dict))
     if any("lokr_" in k or "lora_magnitude_vector" in k or "dora_scale" in k for k in state_dict):
         raise InputError("LoKr and DoRA adapters are not supported: cinescene's slots hold plain LoRA")
-    sd = dict(state_dict)
+    # fp8 files widen losslessly to bf16, which every check and converter below can handle.
+    sd = {k: v.to(torch.bfloat16) if v.is_floating_point() and v.element_size() == 1 else v
+          for k, v in state_dict.items()}
+    # inf or nan would survive strength 0 (0 * inf is nan): such a file could never give back the base model.
+    broken = [k for k, v in sd.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if broken:
+        raise InputError(f"tensors with inf or nan values: {', '.join(broken[:MAX_KEYS_SHOWN])}")
+    notes: list[str] = []
+    dropped: list[str] = []
     if layout == PEFT:
         sd = {"transformer." + k.removeprefix("base_model.model."): v for k, v in sd.items()}
-    elif layout == DIFFSYNTH:
-        # DiffSynth uses Wan's original module names, like ComfyUI, but without the
-        # prefix and with peft's ".default" adapter name inside the key.
-        sd = {"diffusion_model." + k.replace(".default.", "."): v for k, v in sd.items()}
     elif layout == DIFFUSERS and not next(iter(sd)).startswith("transformer."):
         sd = {"transformer." + k: v for k, v in sd.items()}
-    if layout in (COMFYUI, KOHYA, DIFFSYNTH):
-        # diffusers' Wan converter scales some tensors in place (``*=``); clone so
-        # the caller's tensors are never changed behind its back.
-        sd = {k: v.clone() for k, v in sd.items()}
-        try:
-            sd = WanImageToVideoPipeline.lora_state_dict(sd)
-        except (KeyError, ValueError, IndexError) as err:
-            raise InputError(f"diffusers could not convert this {layout} file: {type(err).__name__} {err}") from err
+    elif layout in (COMFYUI, KOHYA, DIFFSYNTH):
+        if layout == KOHYA:
+            sd = lora_original.unflatten_kohya(sd)
+        elif layout == DIFFSYNTH:
+            # DiffSynth uses Wan's original module names, like ComfyUI, but without the
+            # prefix and with peft's ".default" adapter name inside the key.
+            sd = {"diffusion_model." + k.replace(".default.", "."): v for k, v in sd.items()}
+        original = lora_original.to_diffusers(sd, drop_full_deltas=drop_full_deltas, linear_shapes=linear_shapes)
+        sd, notes, dropped = original.state_dict, original.notes, original.dropped
+    if not sd:
+        raise InputError("the file holds no LoRA weights (only deltas that change nothing, or were left out)")
     bad = [k for k in sd if not k.startswith("transformer.") or ".lora_" not in k]
     if bad:
         raise InputError(f"keys that are not LoRA weights of the transformer: {', '.join(bad[:MAX_KEYS_SHOWN])}")
     scales = _alpha_scales(sd, _lora_metadata(metadata))
-    return _fold_and_pad(sd, scales), layout
+    return Conversion(_fold_and_pad(sd, scales), layout, notes, dropped)
 
 
 def _lora_metadata(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -192,17 +219,20 @@ def _fold_and_pad(sd: dict[str, torch.Tensor], scales: dict[str, float]) -> dict
             raise InputError(f"{module}: lora_A {tuple(a.shape)} and lora_B {tuple(b.shape)} do not form a LoRA pair")
         dtype = a.dtype if a.is_floating_point() and a.element_size() >= 2 else torch.bfloat16
         a, b = a.to(dtype), b.to(dtype)
+        bias = sd.get(f"transformer.{module}.lora_B.bias")
+        bias = None if bias is None else bias.to(dtype)
         scale = scales.get(module, 1.0)
         if scale != 1.0:
+            # peft scales lora_B's whole output, bias included: fold the scale into both.
             b = (b.float() * scale).to(dtype)
+            bias = None if bias is None else (bias.float() * scale).to(dtype)
         if a.shape[0] < rank:
             a = torch.cat([a, a.new_zeros(rank - a.shape[0], a.shape[1])])
             b = torch.cat([b, b.new_zeros(b.shape[0], rank - b.shape[1])], dim=1)
         out[f"transformer.{module}.lora_A.weight"] = a.contiguous()
         out[f"transformer.{module}.lora_B.weight"] = b.contiguous()
-        bias = sd.get(f"transformer.{module}.lora_B.bias")
         if bias is not None:
-            out[f"transformer.{module}.lora_B.bias"] = bias.to(dtype).contiguous()
+            out[f"transformer.{module}.lora_B.bias"] = bias.contiguous()
     return out
 
 
@@ -232,7 +262,7 @@ def check_against(sd: dict[str, torch.Tensor], transformer: torch.nn.Module, mod
             unknown.append(key)
         elif ".lora_A." in key and tensor.shape[1] != layer.in_features:
             misfit.append(f"{key} expects {tensor.shape[1]} inputs, the layer has {layer.in_features}")
-        elif ".lora_B.weight" in key and tensor.shape[0] != layer.out_features:
+        elif ".lora_B." in key and tensor.shape[0] != layer.out_features:
             misfit.append(f"{key} gives {tensor.shape[0]} outputs, the layer has {layer.out_features}")
     if unknown:
         raise InputError(f"the adapter names layers that {model_name} does not have: "
@@ -241,37 +271,10 @@ def check_against(sd: dict[str, torch.Tensor], transformer: torch.nn.Module, mod
         raise InputError(f"the adapter does not fit {model_name} (made for another model size?): {misfit[0]}")
 
 
-def _comfy_name_map(diffusers_modules: list[str]) -> dict[str, str]:
-    """diffusers module name -> Wan original name, derived by running diffusers' own converter backwards.
-
-    Each original name gets a marker tensor; after diffusers converts the probe,
-    the marker tells which diffusers name it became. No hand-kept table to drift
-    from diffusers' conversion.
-    """
-    from diffusers import WanImageToVideoPipeline
-
-    blocks = sorted({int(m.split(".")[1]) for m in diffusers_modules if m.startswith("blocks.")}) or [0]
-    per_block = [f"self_attn.{x}" for x in "qkvo"] + [f"cross_attn.{x}" for x in ("q", "k", "v", "o", "k_img", "v_img")]
-    per_block += ["ffn.0", "ffn.2"]
-    originals = [f"blocks.{i}.{name}" for i in blocks for name in per_block]
-    originals += ["time_projection.1", "head.head", "text_embedding.0", "text_embedding.2",
-                  "time_embedding.0", "time_embedding.2", "img_emb.proj.1", "img_emb.proj.3"]
-    probe = {}
-    for index, name in enumerate(originals):
-        probe[f"diffusion_model.{name}.lora_A.weight"] = torch.full((1, 1), float(index))
-        probe[f"diffusion_model.{name}.lora_B.weight"] = torch.full((1, 1), float(index))
-    converted = WanImageToVideoPipeline.lora_state_dict(probe)
-    mapping = {}
-    for key, tensor in converted.items():
-        if key.endswith(".lora_A.weight"):
-            mapping[key.removeprefix("transformer.").removesuffix(".lora_A.weight")] = originals[int(tensor.item())]
-    return mapping
-
-
 def to_comfyui(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Canonical state dict -> ComfyUI/musubi layout (lora_down/lora_up/alpha under diffusion_model.)."""
     modules = sorted({k.removeprefix("transformer.").split(".lora_")[0] for k in sd})
-    names = _comfy_name_map(modules)
+    names = lora_original.original_names(modules)
     out: dict[str, torch.Tensor] = {}
     for module in modules:
         if module not in names:
@@ -284,5 +287,6 @@ def to_comfyui(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         out[f"diffusion_model.{original}.alpha"] = torch.tensor(float(a.shape[0]))
         bias = sd.get(f"transformer.{module}.lora_B.bias")
         if bias is not None:
+            # ComfyUI adds diff_b to the layer's bias times the strength: the same as peft's scaled lora_B.bias.
             out[f"diffusion_model.{original}.diff_b"] = bias
     return out

@@ -11,7 +11,13 @@ reload of the base model, and no recompilation of a compiled transformer.
 Base weights are never touched: LoRA layers wrap them and add ``scale * B(A(x))``;
 with strength 0 that term is exactly zero, so the output is the base output.
 
-An adapter that does not fit its slot (other layers, higher rank, a bias) still
+Slots carry LoRA biases (peft's ``lora_bias``: ``lora_B`` has a bias), because
+LoRAs made by diffing checkpoints (the lightx2v and CausVid speed LoRAs) carry
+bias deltas (``diff_b``). The bias is part of ``B``'s output, so the strength
+scales it with the rest: strength s adds ``s * (B A x + bias)``, and 0 adds
+nothing. An adapter without biases swaps in with its biases zeroed.
+
+An adapter that does not fit its slot (other layers, higher rank) still
 loads, as a separate peft adapter beside the slot: slower to switch, and it
 adds modules, which a compiled transformer pays for with a recompile.
 """
@@ -55,13 +61,16 @@ SLOTS: dict[str, SlotSpec] = {
         32,
         "the movement: self-attention across space and time",
     ),
-    # Step-distilled LoRAs (lightx2v, CausVid) retrain every linear layer of every block.
+    # Step-distilled LoRAs (lightx2v, CausVid) are extracted from fully retrained checkpoints: they
+    # cover every linear layer of every block, and the embedders and output head as well.
     "speed": SlotSpec(
         "speed",
         r"blocks\.\d+\.(attn1\.(to_q|to_k|to_v|to_out\.0)|attn2\.(to_q|to_k|to_v|to_out\.0|add_k_proj|add_v_proj)"
-        r"|ffn\.net\.(0\.proj|2))",
+        r"|ffn\.net\.(0\.proj|2))"
+        r"|condition_embedder\.(time_embedder\.linear_[12]|time_proj|text_embedder\.linear_[12]"
+        r"|image_embedder\.ff\.net\.(0\.proj|2))|proj_out",
         64,
-        "few-step sampling: step-distilled LoRAs over every block layer",
+        "few-step sampling: step-distilled LoRAs over every linear layer",
     ),
 }
 
@@ -105,26 +114,29 @@ def slot_modules(transformer: torch.nn.Module, spec: SlotSpec) -> dict[str, torc
     return found
 
 
-def fits_slot(module_names: list[str], rank: int, has_bias: bool, spec: SlotSpec) -> tuple[bool, str]:
+def fits_slot(module_names: list[str], rank: int, spec: SlotSpec) -> tuple[bool, str]:
     """Whether an adapter can be hot-swapped into ``spec``; the reason when it cannot."""
     outside = [m for m in module_names if not spec.matches(m)]
     if outside:
         return False, f"it also targets layers outside the {spec.name} slot (e.g. {outside[0]})"
     if rank > spec.max_rank:
         return False, f"its rank {rank} is above the {spec.name} slot's maximum {spec.max_rank}"
-    if has_bias:
-        return False, "it carries LoRA biases (diff_b), which hot-swapping cannot copy"
     return True, ""
 
 
 def _placeholder(transformer: torch.nn.Module, spec: SlotSpec) -> dict[str, torch.Tensor]:
-    """Zero LoRA weights over all of a slot's layers at its maximum rank."""
+    """Zero LoRA weights and biases over all of a slot's layers at its maximum rank.
+
+    The zero biases make diffusers create the slot with ``lora_bias=True``; hot-swapping
+    then copies an adapter's biases, and zeroes them for an adapter without any.
+    """
     sd = {}
     for name, linear in slot_modules(transformer, spec).items():
         dtype, device = linear.weight.dtype, linear.weight.device
         zeros = {"dtype": dtype, "device": device}
         sd[f"transformer.{name}.lora_A.weight"] = torch.zeros(spec.max_rank, linear.in_features, **zeros)
         sd[f"transformer.{name}.lora_B.weight"] = torch.zeros(linear.out_features, spec.max_rank, **zeros)
+        sd[f"transformer.{name}.lora_B.bias"] = torch.zeros(linear.out_features, **zeros)
     return sd
 
 
@@ -222,6 +234,8 @@ def _zero_slot(transformer: torch.nn.Module, adapter_name: str) -> None:
         for module in _lora_layers(transformer):
             if adapter_name in module.lora_B:
                 module.lora_B[adapter_name].weight.zero_()
+                if module.lora_B[adapter_name].bias is not None:
+                    module.lora_B[adapter_name].bias.zero_()
 
 
 def _lora_layers(transformer: torch.nn.Module) -> list[Any]:

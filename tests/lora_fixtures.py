@@ -18,16 +18,32 @@ WAN_NAMES = {
     "attn2.to_out.0": "cross_attn.o", "attn2.add_k_proj": "cross_attn.k_img", "attn2.add_v_proj": "cross_attn.v_img",
     "ffn.net.0.proj": "ffn.0", "ffn.net.2": "ffn.2",
 }
+# diffusers module name -> original Wan name, for the linear layers outside the blocks
+WAN_TOP_NAMES = {
+    "condition_embedder.time_embedder.linear_1": "time_embedding.0",
+    "condition_embedder.time_embedder.linear_2": "time_embedding.2",
+    "condition_embedder.time_proj": "time_projection.1",
+    "condition_embedder.text_embedder.linear_1": "text_embedding.0",
+    "condition_embedder.text_embedder.linear_2": "text_embedding.2",
+    "condition_embedder.image_embedder.ff.net.0.proj": "img_emb.proj.1",
+    "condition_embedder.image_embedder.ff.net.2": "img_emb.proj.3",
+    "proj_out": "head.head",
+}
 STYLE = [k for k in WAN_NAMES if k.startswith("attn2.")]
 MOTION = [k for k in WAN_NAMES if k.startswith("attn1.")]
 ALL = list(WAN_NAMES)
+# Per block, the parameters a LoRA cannot reach that checkpoint diffs still carry: (original name, shape from dim).
+WAN_NON_LINEAR = {"self_attn.norm_q.diff": "d", "self_attn.norm_k.diff": "d", "cross_attn.norm_q.diff": "d",
+                  "cross_attn.norm_k.diff": "d", "cross_attn.norm_k_img.diff": "d", "norm3.diff": "d",
+                  "norm3.diff_b": "d", "diff_m": "m"}
 
 
-def linear_shapes(transformer: torch.nn.Module) -> dict[str, tuple[int, int]]:
-    """(in, out) of every block Linear of the transformer, by diffusers module name."""
+def linear_shapes(transformer: torch.nn.Module, blocks_only: bool = True) -> dict[str, tuple[int, int]]:
+    """(in, out) of every block Linear of the transformer (or every Linear), by diffusers module name."""
     shapes = {}
     for name, module in transformer.named_modules():
-        if isinstance(module, torch.nn.Linear) and name.startswith("blocks.") and "lora_" not in name:
+        if isinstance(module, torch.nn.Linear) and "lora_" not in name and (name.startswith("blocks.") or
+                                                                             not blocks_only):
             shapes[name.replace(".base_layer", "")] = (module.in_features, module.out_features)
     return shapes
 
@@ -57,6 +73,8 @@ def diffusers_layout(pairs, prefix: str = "transformer.") -> dict[str, torch.Ten
 
 
 def _wan(module: str) -> str:
+    if module in WAN_TOP_NAMES:
+        return WAN_TOP_NAMES[module]
     _, index, suffix = module.split(".", 2)
     return f"blocks.{index}.{WAN_NAMES[suffix]}"
 
@@ -111,3 +129,57 @@ def canonical_delta(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def save(sd: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> Path:
     save_file({k: v.contiguous() for k, v in sd.items()}, str(path), metadata=metadata)
     return path
+
+
+def published_speed_lora(transformer: torch.nn.Module, rank: int = 64, seed: int = 0, scale: float = 0.05,
+                         full_deltas: float = 0.0) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """A step-distillation LoRA as lightx2v shares its Wan2.1 I2V ones for ComfyUI, on the tiny model's layers.
+
+    Every linear layer (blocks, embedders) has lora_down/lora_up and a bias delta diff_b;
+    the output head (small) is a full weight delta, head.head.diff, with its diff_b; norms,
+    modulation tables and the patch embedding carry full deltas (diff, diff_b, diff_m), zeros
+    unless ``full_deltas`` gives them a scale. Returns (file state dict, expected deltas:
+    {diffusers module: (weight delta, bias delta)}).
+    """
+    gen = torch.Generator().manual_seed(seed)
+    sd: dict[str, torch.Tensor] = {}
+    expected = {}
+    shapes = linear_shapes(transformer, blocks_only=False)
+    for module, (fan_in, fan_out) in sorted(shapes.items()):
+        wan = f"diffusion_model.{_wan(module)}"
+        bias = torch.randn(fan_out, generator=gen) * scale
+        sd[f"{wan}.diff_b"] = bias
+        if module == "proj_out":
+            delta = torch.randn(fan_out, fan_in, generator=gen) * scale
+            sd[f"{wan}.diff"] = delta
+        else:
+            a = torch.randn(rank, fan_in, generator=gen) * scale
+            b = torch.randn(fan_out, rank, generator=gen) * scale
+            sd[f"{wan}.lora_down.weight"], sd[f"{wan}.lora_up.weight"] = a, b
+            delta = b @ a
+        expected[module] = (delta, bias)
+    dim = transformer.config.num_attention_heads * transformer.config.attention_head_dim
+    image_dim = transformer.config.image_dim
+    others = {f"blocks.{i}.{name}": (dim,) if kind == "d" else (1, 6, dim)
+              for i in range(transformer.config.num_layers) for name, kind in WAN_NON_LINEAR.items()}
+    others.update({"head.diff_m": (1, 2, dim), "img_emb.proj.0.diff": (image_dim,),
+                   "img_emb.proj.0.diff_b": (image_dim,), "img_emb.proj.4.diff": (dim,),
+                   "img_emb.proj.4.diff_b": (dim,),
+                   "patch_embedding.diff": tuple(transformer.patch_embedding.weight.shape)})
+    for name, shape in others.items():
+        sd[f"diffusion_model.{name}"] = torch.randn(*shape, generator=gen) * full_deltas
+    return sd, expected
+
+
+def with_bias_deltas(sd: dict[str, torch.Tensor], pairs, seed: int = 0, scale: float = 0.3) -> dict[str, torch.Tensor]:
+    """A ComfyUI-layout state dict with a bias delta (diff_b) beside each module's LoRA; returns the biases too."""
+    gen = torch.Generator().manual_seed(seed)
+    biases = {m: torch.randn(b.shape[0], generator=gen) * scale for m, (_, b) in pairs.items()}
+    for module, bias in biases.items():
+        sd[f"diffusion_model.{_wan(module)}.diff_b"] = bias
+    return biases
+
+
+def effective(pairs, alpha: float) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """The same LoRA with alpha / rank folded into B: what a file without alpha must hold to act the same."""
+    return {m: (a, b * (alpha / a.shape[0])) for m, (a, b) in pairs.items()}

@@ -6,8 +6,9 @@ import json
 import os
 
 import pytest
+import torch
 
-from cinescene import adapters, loading
+from cinescene import adapters, loading, lora_formats
 from cinescene.adapters import AdapterLibrary
 from cinescene.errors import InputError
 from cinescene.names import from_filename
@@ -94,8 +95,6 @@ def test_duplicate_names_are_refused_across_kinds(library, transformer, tmp_path
 
 @pytest.mark.parametrize("damage", ["truncate", "pickle", "foreign-layers", "unknown-layout"])
 def test_failed_import_leaves_library_exactly_as_it_was(library, transformer, tmp_path, damage):
-    import torch
-
     library.import_file(style_file(tmp_path, transformer), "style", name="keep", base_model="tiny",
                         transformer=transformer)
     before = files_under(library.root)
@@ -176,3 +175,46 @@ def test_export_to_comfyui_and_back(library, transformer, tmp_path):
     reimported, _ = lora_formats.read_safetensors(again.path)
     assert original.keys() == reimported.keys()
     assert all((original[k] == reimported[k]).all() for k in original)
+
+
+def test_speed_lora_with_biases_imports_as_hotswappable(library, transformer, tmp_path):
+    sd, _ = lf.published_speed_lora(transformer)
+    info = library.import_file(lf.save(sd, tmp_path / "lightx2v_rank64.safetensors"), "speed", name="lightx2v",
+                               base_model="tiny", transformer=transformer)
+    assert info.hotswap and info.hotswap_note == "" and info.rank == 64
+    assert "proj_out" in info.target_modules and "condition_embedder.time_proj" in info.target_modules
+    assert any("that were all zeros" in n for n in info.import_notes) and info.dropped_full_deltas == []
+    stored, _ = lora_formats.read_safetensors(info.path)
+    assert sum(k.endswith(".lora_B.bias") for k in stored) == len(lf.linear_shapes(transformer, blocks_only=False))
+
+
+def test_full_deltas_are_refused_unless_dropped_and_then_listed(library, transformer, tmp_path):
+    sd, _ = lf.published_speed_lora(transformer, full_deltas=0.01)
+    path = lf.save(sd, tmp_path / "causvid.safetensors")
+    with pytest.raises(InputError, match="full deltas a LoRA cannot hold"):
+        library.import_file(path, "speed", name="causvid", base_model="tiny", transformer=transformer)
+    assert files_under(library.root) == {}
+    info = library.import_file(path, "speed", name="causvid", base_model="tiny", transformer=transformer,
+                               drop_full_deltas=True)
+    sidecar = json.loads(info.path.with_suffix(".json").read_text())
+    assert "blocks.1.self_attn.norm_q.diff" in sidecar["dropped_full_deltas"]
+    assert "patch_embedding.diff" in sidecar["dropped_full_deltas"]
+    assert any("left out on request" in n for n in sidecar["import_notes"])
+
+
+def test_hotswap_verdict_follows_the_current_slots(library, transformer, tmp_path):
+    """A sidecar written when slots refused biases reads as hot-swappable now; one that does not fit still not."""
+    biased = lf.comfyui_layout(lf.random_lora(transformer, lf.STYLE, rank=4), alpha=4.0)
+    biased["diffusion_model.blocks.0.cross_attn.q.diff_b"] = torch.ones(24)
+    info = library.import_file(lf.save(biased, tmp_path / "b.safetensors"), "style", name="graded",
+                               base_model="tiny", transformer=transformer)
+    sidecar = info.path.with_suffix(".json")
+    data = json.loads(sidecar.read_text())
+    assert data["hotswap"] is True
+    sidecar.write_text(json.dumps({**data, "hotswap": False,
+                                   "hotswap_note": "it carries LoRA biases (diff_b), which hot-swapping cannot copy"}))
+    assert library.get("graded").hotswap and library.get("graded").label() == "graded"
+    wide = library.import_file(style_file(tmp_path, transformer, "w.safetensors", suffixes=lf.ALL), "style",
+                               name="wide", base_model="tiny", transformer=transformer)
+    assert not library.get("wide").hotswap and "outside the style slot" in library.get("wide").hotswap_note
+    assert wide.hotswap_note.split("(e.g.")[0] == library.get("wide").hotswap_note.split("(e.g.")[0]

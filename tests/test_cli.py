@@ -154,6 +154,22 @@ def test_import_refuses_a_pickle(tmp_path, capsys):
     assert not (tmp_path / "loras").exists() or files_under(tmp_path / "loras") == {}
 
 
+def test_import_with_full_deltas_names_them_and_drops_them_on_request(tmp_path, capsys):
+    from cinescene import loading
+
+    import lora_fixtures as lf
+
+    sd, _ = lf.published_speed_lora(loading.build_tiny_pipeline().transformer, full_deltas=0.01)
+    path = lf.save(sd, tmp_path / "causvid.safetensors")
+    args = ["adapters", "import", str(path), "--kind", "speed", "--base", "tiny", "--loras", str(tmp_path / "loras")]
+    assert run_cli(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "blocks.0.diff_m" in err and "--drop-full-deltas" in err
+    assert cli.main([*args, "--drop-full-deltas"]) == 0
+    out = capsys.readouterr().out
+    assert "imported causvid as a speed adapter: rank 64" in out and "left out on request" in out
+
+
 @pytest.fixture(scope="module")
 def cli_library(tmp_path_factory):
     from cinescene import loading

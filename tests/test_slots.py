@@ -34,7 +34,25 @@ def library(tmp_path_factory, model):
         path = lf.save(lf.diffusers_layout(lf.random_lora(tr, suffixes, rank=rank, seed=seed)),
                        root / f"{name}.safetensors")
         lib.import_file(path, kind, name=name, base_model="tiny", transformer=tr)
+    # LoRAs as people share them: ComfyUI files with bias deltas (diff_b), one of them nothing but a bias,
+    # and musubi-tuner (kohya) files over some layers only, with alpha != rank.
+    for name, (suffixes, kind, seed) in BIASED.items():
+        sd = lf.comfyui_layout(lf.random_lora(tr, suffixes, rank=4, seed=seed), alpha=4.0)
+        lf.with_bias_deltas(sd, lf.random_lora(tr, suffixes, rank=4, seed=seed), seed=seed)
+        lib.import_file(lf.save(sd, root / f"{name}.safetensors"), kind, name=name, base_model="tiny", transformer=tr)
+    bias_only = {"diffusion_model.blocks.0.cross_attn.q.diff_b": torch.linspace(-1, 1, 24)}
+    lib.import_file(lf.save(bias_only, root / "tint.safetensors"), "style", name="tint", base_model="tiny",
+                    transformer=tr)
+    for name, (suffixes, kind, seed) in PARTIAL.items():
+        path = lf.save(lf.kohya_layout(lf.random_lora(tr, suffixes, rank=4, seed=seed), alpha=8.0),
+                       root / f"{name}.safetensors")
+        lib.import_file(path, kind, name=name, base_model="tiny", transformer=tr)
     return lib
+
+
+BIASED = {"graded": (lf.STYLE, "style", 7), "sway": (lf.MOTION, "motion", 8), "wide_graded": (lf.ALL, "style", 12)}
+PARTIAL = {"cross_only": (lf.STYLE, "style", 9), "self_only": (lf.MOTION, "motion", 10),
+           "kimg_only": (["attn2.add_k_proj"], "style", 11)}
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +84,9 @@ def test_strength_zero_is_the_base_model_bit_for_bit(model, image, library):
     assert not fresh.slots.prepared
     zero = run(model, image, library, AdapterChoice("style", "look_a", 0.0), AdapterChoice("motion", "dolly", 0.0))
     assert np.array_equal(base, zero)
+    # LoRA biases go through lora_B and its scale: at strength 0 they add nothing either.
+    zero = run(model, image, library, AdapterChoice("style", "graded", 0.0), AdapterChoice("motion", "sway", 0.0))
+    assert np.array_equal(base, zero)
     assert np.array_equal(base, run(model, image, library))  # no choice: both slots off
 
 
@@ -80,7 +101,9 @@ def test_stacking_and_strengths(model, image, library):
 
 
 def test_swap_gives_exactly_what_a_fresh_pipeline_gives(model, image, library):
-    run(model, image, library, AdapterChoice("style", "look_a"), AdapterChoice("motion", "shake"))
+    # From adapters with biases to ones without: the swap must zero the slots' biases.
+    run(model, image, library, AdapterChoice("style", "graded"), AdapterChoice("motion", "sway"))
+    assert model.slots.loaded["style"].hotswapped and model.slots.loaded["motion"].hotswapped
     swapped = run(model, image, library, AdapterChoice("style", "look_b"), AdapterChoice("motion", "dolly"))
     assert model.slots.loaded["style"].name == "look_b" and model.slots.loaded["style"].hotswapped
     fresh = loading.load_model(ModelSpec(model="tiny"))
@@ -123,6 +146,17 @@ def test_adapters_outside_the_slot_still_load_and_swap_back(model, image, librar
     assert np.array_equal(back, run(fresh, image, library, AdapterChoice("style", "look_a")))
 
 
+def test_adapter_with_biases_outside_the_slot_loads_beside_it_with_strengths(model, image, library):
+    base = run(model, image, library)
+    zero = run(model, image, library, AdapterChoice("style", "wide_graded", 0.0))
+    assert not model.slots.loaded["style"].hotswapped
+    assert model.pipe.transformer.peft_config["style_side"].lora_bias
+    assert np.array_equal(base, zero)
+    ours = run(model, image, library, AdapterChoice("style", "wide_graded", 0.7))
+    theirs = plain_sample(image, {"w": (library.root.parent / "wide_graded.safetensors", 0.7)})
+    assert close(ours, theirs) and not close(ours, base)
+
+
 def test_strength_schedule(model, image, library, monkeypatch):
     constant = run(model, image, library, AdapterChoice("motion", "dolly", 1.0))
     flat_ramp = run(model, image, library, AdapterChoice("motion", "dolly", 1.0, 1.0))
@@ -163,3 +197,70 @@ def test_adapter_for_another_base_is_refused(model, image, tmp_path):
     sidecar.write_text(json.dumps(data))
     with pytest.raises(InputError, match="does not match the loaded model"):
         run(model, image, lib, AdapterChoice("style", "s"))
+
+
+def plain_sample(image, files: dict[str, tuple[object, float]]):
+    """Frames from a fresh tiny pipeline with plain diffusers loading: {adapter name: (file or state dict, weight)}."""
+    plain = loading.load_model(ModelSpec(model="tiny"))
+    with slots.quiet_peft():
+        for name, (source, _) in files.items():
+            plain.pipe.load_lora_weights(source if isinstance(source, dict) else str(source), adapter_name=name)
+    plain.pipe.set_adapters(list(files), [weight for _, weight in files.values()])
+    return sampler.sample(plain, image, SETTINGS).frames
+
+
+def close(a, b) -> bool:
+    # Slots pad ranks with zeros, so sums run in another order: equal up to rounding.
+    return int(np.abs(a.astype(int) - b.astype(int)).max()) <= 1
+
+
+def test_biased_adapters_match_plain_diffusers_at_any_strength(model, image, library):
+    ours = run(model, image, library, AdapterChoice("style", "graded", 0.5), AdapterChoice("motion", "sway", -1.0))
+    assert model.slots.loaded["style"].hotswapped
+    # diffusers loads the original ComfyUI files itself (diff_b -> lora_B.bias); its weights scale lora_B, bias and all.
+    root = library.root.parent
+    theirs = plain_sample(image, {"g": (root / "graded.safetensors", 0.5), "s": (root / "sway.safetensors", -1.0)})
+    assert close(ours, theirs)
+    assert not close(ours, run(model, image, library, AdapterChoice("style", "graded", 1.0),
+                               AdapterChoice("motion", "sway", -1.0)))
+
+
+def test_partial_musubi_files_sample_like_plain_diffusers(model, image, library):
+    tr = loading.build_tiny_pipeline().transformer
+    effective = {name: lf.diffusers_layout(lf.effective(lf.random_lora(tr, suffixes, rank=4, seed=seed), 8.0))
+                 for name, (suffixes, _, seed) in PARTIAL.items()}
+    ours = run(model, image, library, AdapterChoice("style", "cross_only"), AdapterChoice("motion", "self_only"))
+    theirs = plain_sample(image, {"c": (effective["cross_only"], 1.0), "m": (effective["self_only"], 1.0)})
+    assert close(ours, theirs) and not close(ours, run(model, image, library))
+    ours = run(model, image, library, AdapterChoice("style", "kimg_only"))
+    assert close(ours, plain_sample(image, {"k": (effective["kimg_only"], 1.0)}))
+    assert not close(ours, run(model, image, library))
+
+
+def test_strength_scales_the_bias_with_the_weights(model, library):
+    """At strength s a slot adds s * (B A x + bias): 0 is the base layer exactly, and the bias never stays behind."""
+    from safetensors.torch import load_file
+
+    x = torch.randn(1, 3, 24, generator=torch.Generator().manual_seed(0))
+
+    def at(strength):
+        slots.set_strengths(model.pipe, {"style": strength, "motion": 0.0}, model.slots)
+        with torch.no_grad():
+            return layer(x)
+
+    for name in ("graded", "tint"):
+        sampler.activate_adapters(model, (AdapterChoice("style", name),), library)
+        layer = model.pipe.transformer.blocks[0].attn2.to_q  # a peft LoRA layer once the slots are prepared
+        with torch.no_grad():
+            base = layer.base_layer(x)
+        assert model.slots.loaded["style"].hotswapped
+        stored = load_file(str(library.get(name).path))
+        key = "transformer.blocks.0.attn2.to_q.lora_"
+        delta = x @ (stored[key + "B.weight"] @ stored[key + "A.weight"]).T + stored[key + "B.bias"]
+        assert stored[key + "B.bias"].abs().sum() > 0
+        assert torch.equal(at(0.0), base)
+        for strength in (1.0, 0.5, -2.0):
+            torch.testing.assert_close(at(strength) - base, strength * delta, rtol=1e-4, atol=1e-5)
+    slots.empty_slot(model.pipe, model.slots, "style")
+    assert torch.equal(at(1.0), base)  # an emptied slot holds nothing, bias included, at any strength
+    slots.set_strengths(model.pipe, {"style": 0.0, "motion": 0.0}, model.slots)

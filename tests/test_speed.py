@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
@@ -138,4 +139,59 @@ def test_compile_and_five_swaps_never_recompile(tmp_path, image):
         outputs.append(sampler.sample(model, image, dataclasses.replace(settings, adapters=(choice,)),
                                       library=library).frames)
     assert counters["stats"]["unique_graphs"] == graphs  # 0 recompilations across 5 swaps
+    assert all(not (a == b).all() for a, b in zip(outputs, outputs[1:]))
+
+
+def published_speed_library(tmp_path, *seeds):
+    """Speed LoRAs in lightx2v's published layout (rank 64, diff_b biases, zero norm deltas), imported."""
+    tr = loading.build_tiny_pipeline().transformer
+    library = AdapterLibrary(tmp_path / "loras")
+    paths = {}
+    for seed in seeds:
+        sd, _ = lf.published_speed_lora(tr, seed=seed)
+        paths[f"lightx2v-{seed}"] = path = lf.save(sd, tmp_path / f"lightx2v_rank64_{seed}.safetensors")
+        info = library.import_file(path, "speed", name=f"lightx2v-{seed}", base_model="tiny", transformer=tr)
+        assert info.hotswap and info.rank == 64, info.hotswap_note
+    return library, paths, tr
+
+
+def test_published_speed_lora_hot_swaps_and_samples_like_plain_diffusers(tmp_path, image):
+    library, paths, _ = published_speed_library(tmp_path, 3)
+    model = loading.load_model(ModelSpec(model="tiny"))
+    ours = sampler.sample(model, image, dataclasses.replace(SETTINGS, adapters=(AdapterChoice("speed", "lightx2v-3"),)),
+                          library=library)
+    assert model.slots.loaded["speed"].hotswapped
+    plain = loading.load_model(ModelSpec(model="tiny"))
+    settings = dataclasses.replace(ours.settings, adapters=())  # the speed adapter's 4 steps, guidance 1, shift 5
+    base = sampler.sample(plain, image, settings).frames
+    plain.pipe.load_lora_weights(str(paths["lightx2v-3"]))  # the published file itself, read by diffusers
+    theirs = sampler.sample(plain, image, settings).frames
+    # The slot pads the head's exact rank-24 factors to 64 with zeros: sums in another order, equal up to rounding.
+    assert np.abs(ours.frames.astype(int) - theirs.astype(int)).max() <= 1
+    assert np.abs(theirs.astype(int) - base.astype(int)).max() > 1
+
+
+def test_compiled_speed_slot_swaps_published_loras_without_recompiling(tmp_path, image):
+    from torch._dynamo.utils import counters
+
+    library, _, tr = published_speed_library(tmp_path, 1, 2)
+    # and one without biases, over the blocks only: the swap zeroes the slot's biases and other layers
+    library.import_file(lf.save(lf.diffusers_layout(lf.random_lora(tr, lf.ALL, rank=32, seed=5, scale=0.1)),
+                                tmp_path / "causvid.safetensors"), "speed", name="causvid", base_model="tiny",
+                        transformer=tr)
+    torch._dynamo.reset()
+    model = loading.load_model(ModelSpec(model="tiny", compile=True, compile_backend="eager", speed_slot=True))
+
+    def shot(name, strength=1.0):
+        settings = dataclasses.replace(SETTINGS, adapters=(AdapterChoice("speed", name, strength),))
+        frames = sampler.sample(model, image, settings, library=library).frames
+        assert model.slots.loaded["speed"].hotswapped
+        return frames
+
+    outputs = [shot("lightx2v-1")]
+    graphs = counters["stats"]["unique_graphs"]
+    assert graphs > 0
+    for name, strength in [("lightx2v-2", 1.0), ("causvid", 1.0), ("lightx2v-1", 0.5), ("lightx2v-2", 0.0)]:
+        outputs.append(shot(name, strength))
+    assert counters["stats"]["unique_graphs"] == graphs  # 0 new graphs across 4 swaps and strength changes
     assert all(not (a == b).all() for a, b in zip(outputs, outputs[1:]))

@@ -34,6 +34,9 @@ def add_parsers(sub: Any) -> None:
     a.add_argument("--description", default="")
     a.add_argument("--strength", type=float, default=1.0, help="default strength shown in the app")
     a.add_argument("--overwrite", action="store_true")
+    a.add_argument("--drop-full-deltas", action="store_true",
+                   help="import a file whose norm/modulation deltas a LoRA cannot hold without them (as diffusers "
+                        "does); the sidecar lists them")
     a = _command(asub, "rename", cmd_adapters_rename, "rename an adapter")
     a.add_argument("name")
     a.add_argument("new_name")
@@ -75,10 +78,13 @@ def cmd_adapters_import(args: argparse.Namespace) -> int:
     # The import is checked against the base model's layers; its skeleton needs no weights.
     info = lib.import_file(args.file, args.kind, name=args.name, base_model=base,
                            transformer=transformer_skeleton(base), description=args.description,
-                           default_strength=args.strength, overwrite=args.overwrite)
+                           default_strength=args.strength, overwrite=args.overwrite,
+                           drop_full_deltas=args.drop_full_deltas)
     note = "" if info.hotswap else f" (slow load: {info.hotswap_note})"
     print(f"imported {info.name} as a {info.kind} adapter: rank {info.rank}, {info.blocks} blocks, "
           f"from {info.source_format} layout, sha256 {info.sha256[:12]}{note}")
+    for line in info.import_notes:
+        print(f"  {line}")
     return 0
 
 
