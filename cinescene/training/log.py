@@ -50,7 +50,7 @@ def read_log(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 
 def progress(events: list[dict[str, Any]]) -> dict[str, Any]:
-    """Where a run stands: stage, step of total, last loss, ETA, best validation, state."""
+    """Where a run stands: stage, step of total, last loss, ETA, best validation (mean, spread), state."""
     state: dict[str, Any] = {"state": "not started", "stage": None, "step": 0, "total": 0, "loss": None,
                              "eta_seconds": None, "best": None, "validation_video": None, "checkpoint": None,
                              "adapter": None, "error": None}
@@ -69,7 +69,8 @@ def progress(events: list[dict[str, Any]]) -> dict[str, Any]:
         elif kind == "validation":
             state["validation_video"] = event.get("video")
             if event.get("best"):
-                state["best"] = {"step": event["step"], "lpips": event.get("lpips")}
+                state["best"] = {"step": event["step"], "lpips": event.get("lpips"),
+                                 "lpips_std": event.get("lpips_std"), "samples": len(event.get("scores") or [None])}
         elif kind == "checkpoint":
             state["checkpoint"] = event.get("path")
         elif kind in ("stopped", "early_stop", "done", "failed"):
