@@ -138,6 +138,10 @@ class Trainer:
             model.pipe.text_encoder.to("cpu")
             model.pipe.image_encoder.to("cpu")
             torch.cuda.empty_cache()
+        if not c.resume and accelerator.is_main_process:
+            # A new run under an old run's name: the old stages' records must not mark this one's finished.
+            for stage in stages:
+                (self.stage_dir(stage) / checkpoints.FINISHED_FILE).unlink(missing_ok=True)
         previous: str | None = c.style_adapter
         for stage, name in self.stage_names():
             if not samples[stage]:
@@ -251,16 +255,19 @@ class Trainer:
                  "frozen_style": frozen_style, "stopped": None}
         resumed_from = 0
         best_file = run_dir / "best" / "adapter.safetensors"
-        if c.resume and (found := checkpoints.latest(ckpt_root)) is not None:
+        found = checkpoints.latest(ckpt_root) if c.resume else None
+        if accelerator.is_main_process:
+            # Only the best weights that go with the state may be restored at the end: on disk there may be
+            # a later validation's (killed before its checkpoint) or an earlier run's.
+            best_file.unlink(missing_ok=True)
+            if found is not None and (found / checkpoints.BEST_FILE).is_file():
+                _ensure(best_file.parent)
+                with atomic.atomic_path(best_file) as tmp:
+                    shutil.copyfile(found / checkpoints.BEST_FILE, tmp)
+        accelerator.wait_for_everyone()
+        if found is not None:
             state = checkpoints.load(accelerator, found)
             resumed_from = state["step"]
-            if accelerator.is_main_process:
-                # The best weights that go with this state (a later validation's may be on disk).
-                best_file.unlink(missing_ok=True)
-                if (found / checkpoints.BEST_FILE).is_file():
-                    _ensure(best_file.parent)
-                    with atomic.atomic_path(best_file) as tmp:
-                        shutil.copyfile(found / checkpoints.BEST_FILE, tmp)
         self.emit({"type": "stage_start", "stage": stage, "name": name, "steps": c.steps, "samples": len(samples),
                    "validation_samples": len(val_samples), "validation_seeds": c.val_seeds,
                    "trainable_parameters": sum(p.numel() for p in params), "resumed_from": resumed_from})

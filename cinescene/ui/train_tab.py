@@ -15,6 +15,7 @@ from ..names import check_plain_name
 from ..training import archive
 from ..training import config as train_config
 from ..training.dataset import scan
+from ..training.log import mean_sd
 from .common import AppContext, named_handler, user_error
 
 VALIDATION_HEADERS = ["step", "LPIPS (mean ± sd)", "CLIP-SIM (mean ± sd)", "samples", "best", "calibrated"]
@@ -93,12 +94,6 @@ def stop_training(ctx: AppContext) -> str:
     return "No training run is going."
 
 
-def _mean_sd(event: dict[str, Any], metric: str) -> str:
-    """A validation's mean over its held-out items and seeds, with their spread (older logs: the mean only)."""
-    spread = event.get(f"{metric}_std")
-    return f"{event[metric]:.4f}" + (f" ± {spread:.4f}" if spread is not None else "")
-
-
 def poll(ctx: AppContext) -> tuple[Any, ...]:
     status = ctx.runs.status()
     if status is None:
@@ -109,7 +104,7 @@ def poll(ctx: AppContext) -> tuple[Any, ...]:
              f"step {p['step']} of {p['total']}{eta}"
              + (f", loss {p['loss']:.4f}" if p.get("loss") is not None else "")]
     if p.get("best"):
-        lines.append(f"best validation so far: step {p['best']['step']}, mean LPIPS {_mean_sd(p['best'], 'lpips')}")
+        lines.append(f"best validation so far: step {p['best']['step']}, mean LPIPS {mean_sd(p['best'], 'lpips')}")
     if p.get("checkpoint"):
         lines.append(f"last checkpoint: `{p['checkpoint']}`")
     if p.get("adapter") and p["state"] == "done":
@@ -118,7 +113,7 @@ def poll(ctx: AppContext) -> tuple[Any, ...]:
         lines.append(f"error: {p['error']}")
     losses = pd.DataFrame([{"step": e["step"], "loss": e["loss"], "stage": e.get("stage", "")}
                            for e in status.events if e.get("type") == "step"], columns=["step", "loss", "stage"])
-    validations = [[e["step"], _mean_sd(e, "lpips"), _mean_sd(e, "clip_text"),
+    validations = [[e["step"], mean_sd(e, "lpips"), mean_sd(e, "clip_text"),
                     f"{e.get('items', 1)} x {e.get('seeds', 1)} seeds", "yes" if e.get("best") else "",
                     "yes" if e.get("calibrated") else "no"] for e in status.events if e.get("type") == "validation"]
     video = p.get("validation_video") if p.get("validation_video") and Path(p["validation_video"]).is_file() else None
