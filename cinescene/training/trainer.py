@@ -115,7 +115,7 @@ class Trainer:
         c = self.config
         self.check_outputs()
         dataset = scan(c.data, stage=c.stage, window=c.window, fps=c.fps, val_fraction=c.val_fraction,
-                       skip_bad=c.skip_bad)
+                       skip_bad=c.skip_bad, min_held_out=c.val_items)
         cuda = torch.cuda.is_available()
         precision = c.mixed_precision if c.mixed_precision != "auto" else ("bf16" if cuda else "no")
         self.accelerator = accelerator = self.make_accelerator(precision)

@@ -78,7 +78,8 @@ def start_training(ctx: AppContext, dataset_name: str | None, values: dict[str, 
         if not folder.is_dir():
             raise CinesceneError(f"no dataset named {dataset_name!r}")
         # Check the whole dataset now: a bad file is named here, not minutes later in a log.
-        scan(config.data, stage=config.stage, window=config.window, fps=config.fps, val_fraction=config.val_fraction)
+        scan(config.data, stage=config.stage, window=config.window, fps=config.fps, val_fraction=config.val_fraction,
+             min_held_out=config.val_items)
         if config.stage == "motion" and config.style_adapter:
             ctx.library.get(config.style_adapter, kind="style")
         ctx.release_gpu()
