@@ -184,11 +184,11 @@ def test_full_finetuning_step_in_bf16_reaches_the_weights(tmp_path, monkeypatch,
 
     delta, dtypes = step_once("bf16", torch.bfloat16, "bf16")
     reference, _ = step_once("fp32", torch.float32, "no")
-    assert dtypes == {torch.float32}  # fp32 master weights; bf16 is the compute dtype
     assert (reference != 0).float().mean() > 0.99
     changed = (delta != 0).float().mean().item()
     error = ((delta - reference).norm() / reference.norm()).item()
-    assert changed > 0.99 and error < 0.25, (changed, error)
+    assert changed > 0.99 and error < 0.25, (changed, error)  # bf16 weights: 6% changed, error 0.97
+    assert dtypes == {torch.float32}  # fp32 master weights; bf16 is the compute dtype
 
 
 def test_second_run_reuses_the_cache(tmp_path, dataset):
