@@ -207,8 +207,8 @@ def test_early_stopping_fires_on_a_plateau(tmp_path, dataset):
     validations = [e for e in events if e["type"] == "validation"]
     assert [e["step"] for e in validations] == [1, 2, 3]
     for e in validations:  # both held-out items (the clip and the still), each under both seeds
-        assert sorted((s["item"], s["seed"]) for s in e["scores"]) == [("clip0@0", 0), ("clip0@0", 1),
-                                                                        ("still0", 0), ("still0", 1)]
+        assert sorted((s["item"], s["seed"]) for s in e["scores"]) == [("clip0.mp4@0", 0), ("clip0.mp4@0", 1),
+                                                                        ("still0.png", 0), ("still0.png", 1)]
         lpips = [s["lpips"] for s in e["scores"]]
         assert e["lpips"] == pytest.approx(np.mean(lpips)) and e["lpips_std"] == pytest.approx(np.std(lpips, ddof=1))
         assert e["clip_text"] == pytest.approx(np.mean([s["clip_text"] for s in e["scores"]]))
