@@ -81,6 +81,7 @@ class Plan:
     cfg: bool
     memory: dict[str, dict[str, float]] = field(default_factory=dict)  # mode -> parts in bytes
     training: dict[str, dict[str, float]] = field(default_factory=dict)
+    method: str = "lora"  # what the training estimate is for: lora, or full fine-tuning
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -200,8 +201,36 @@ def training_memory(n: int, s: Sizes, rank: int = 8) -> dict[str, dict[str, floa
     }
 
 
+FULL_FT_GPUS = 8  # configs/accelerate/fsdp_8gpu.yaml
+
+
+def full_training_memory(n: int, s: Sizes, gpus: int = FULL_FT_GPUS) -> dict[str, dict[str, float]]:
+    """Peak GPU bytes for one full fine-tuning step (batch 1, gradient checkpointing), by part.
+
+    The trainer keeps fp32 master weights and computes in bf16 (autocast; FSDP's mixed precision under
+    FSDP): 4 bytes of weight, 4 of gradient and 8 of AdamW moments per parameter. Plain bf16 weights would
+    save 4 bytes a parameter but lose most updates at the seed's learning rate to rounding.
+    """
+    p = float(s.transformer)
+    checkpoints = s.blocks * n * s.width * 2.0
+    recompute = _activations(n, s) * 2
+    top = (s.transformer - s.block * s.blocks) * 2.0
+    return {
+        "full, 1 GPU": {"fp32 master weights": 4 * p, "fp32 gradients": 4 * p, "AdamW moments (fp32)": 8 * p,
+                        "bf16 weight copies (autocast)": 2 * p, "checkpointed block inputs": checkpoints,
+                        "one block recomputed": recompute, "vae": s.vae * 4.0},
+        f"full, FSDP x{gpus}": {f"fp32 master weights / {gpus}": 4 * p / gpus,
+                                f"fp32 gradients / {gpus}": 4 * p / gpus,
+                                f"AdamW moments / {gpus}": 8 * p / gpus,
+                                "bf16 gathered: 2 blocks + non-block weights": 2 * s.block * 2.0 + top,
+                                "checkpointed block inputs": checkpoints, "one block recomputed": recompute,
+                                "vae": s.vae * 4.0},
+    }
+
+
 def make_plan(model: str, height: int, width: int, frames: int, steps: int = 40, guidance: float = 5.0,
-              vae_tiling: bool = False, train_frames: int | None = None, rank: int = 8) -> Plan:
+              vae_tiling: bool = False, train_frames: int | None = None, rank: int = 8,
+              method: str = "lora") -> Plan:
     if height % 16 or width % 16 or (frames - 1) % 4:
         raise InputError("height and width must be multiples of 16 and frames of the form 4k+1")
     s = sizes(model)
@@ -212,10 +241,20 @@ def make_plan(model: str, height: int, width: int, frames: int, steps: int = 40,
     plan = Plan(model=model, height=height, width=width, frames=frames, tokens=n, token_arithmetic=token_text,
                 sizes=s, flops_forward=flops, flops_arithmetic=flops_text, steps=steps, cfg=guidance > 1.0)
     plan.memory = memory(n, s, vae_tiling)
+    if method not in ("lora", "full"):
+        raise InputError(f"unknown training method {method!r}: lora or full")
+    plan.method = method
     if train_frames:
         train_n, _ = tokens(height, width, train_frames, patch)
-        plan.training = training_memory(train_n, s, rank)
-        plan.notes.append(f"training estimate for {train_frames}-frame windows ({train_n:,} tokens), rank {rank}")
+        if method == "full":
+            plan.training = full_training_memory(train_n, s)
+            plan.notes.append(f"training estimate for {train_frames}-frame windows ({train_n:,} tokens), all "
+                              f"weights: fp32 master weights with bf16 compute, 16 bytes a parameter "
+                              f"(bf16 weights would need 12 but round away AdamW updates of 3e-5)")
+        else:
+            plan.training = training_memory(train_n, s, rank)
+            plan.notes.append(f"training estimate for {train_frames}-frame windows ({train_n:,} tokens), "
+                              f"rank {rank}")
     return plan
 
 
@@ -256,7 +295,8 @@ def render(plan: Plan) -> str:
         detail = " + ".join(f"{name} {value / GB:.1f}" for name, value in parts.items())
         lines.append(f"  {mode:<19} {sum(parts.values()) / GB:6.1f} GB = {detail}")
     if plan.training:
-        lines += ["", f"peak GPU memory for LoRA training ({'; '.join(plan.notes)}):"]
+        what = "full fine-tuning (per GPU)" if plan.method == "full" else "LoRA training"
+        lines += ["", f"peak GPU memory for {what} ({'; '.join(plan.notes)}):"]
         for mode, parts in plan.training.items():
             detail = " + ".join(f"{name} {value / GB:.2f}" for name, value in parts.items())
             lines.append(f"  {mode:<19} {sum(parts.values()) / GB:6.1f} GB = {detail}")

@@ -63,3 +63,15 @@ def test_plan_command(capsys):
     assert cli.main(["plan", "--model", "tiny", "--height", "64", "--width", "64", "--frames", "9", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["tokens"] == 3 * 4 * 4
+
+
+def test_full_finetuning_estimate_counts_fp32_master_weights():
+    result = budget.make_plan(HUB_480P, 480, 832, 81, train_frames=33, method="full")
+    p = result.sizes.transformer
+    one, sharded = result.training["full, 1 GPU"], result.training["full, FSDP x8"]
+    # fp32 weight, fp32 gradient and two fp32 AdamW moments: 16 bytes a parameter, an eighth of it per GPU.
+    assert one["fp32 master weights"] + one["fp32 gradients"] + one["AdamW moments (fp32)"] == 16 * p
+    assert sum(v for k, v in sharded.items() if "/ 8" in k) == 2 * p
+    assert sum(one.values()) > 250e9 and 30e9 < sum(sharded.values()) < 80e9
+    text = budget.render(result)
+    assert "full fine-tuning (per GPU)" in text and "fp32 master weights" in text

@@ -39,6 +39,8 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--train", action="store_true", help="add the LoRA training estimate")
     p.add_argument("--train-frames", type=int, default=33, help="frames per training window")
     p.add_argument("--rank", type=int, default=8)
+    p.add_argument("--method", default="lora", choices=("lora", "full"),
+                   help="training estimate for LoRA or for full fine-tuning (fp32 master weights, FSDP)")
     p.add_argument("--memory", default=None, help="show only this memory mode")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_plan)
@@ -78,7 +80,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     result = budget.make_plan(args.model, args.height, args.width, args.frames, steps=args.steps,
                               guidance=args.guidance, vae_tiling=args.vae_tiling,
-                              train_frames=args.train_frames if args.train else None, rank=args.rank)
+                              train_frames=args.train_frames if args.train else None, rank=args.rank,
+                              method=args.method)
     if args.memory:
         if args.memory not in result.memory:
             raise InputError(f"unknown memory mode {args.memory!r}: {', '.join(result.memory)}")

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..progress import Event
 from ..training.config import TrainConfig
+from ..training.log import mean_sd
 from .common import ProgressBars, add_dataclass_flags, given
 
 
@@ -29,8 +30,10 @@ class TrainProgress:
         self.bars(event)
         kind = event.get("type")
         if kind == "validation" and self.bars.enabled:
-            self.bars.write(f"validation at step {event['step']}: LPIPS {event['lpips']:.4f}, CLIP-SIM "
-                            f"{event['clip_text']:.4f}{' (best)' if event['best'] else ''}"
+            samples = len(event.get("scores") or [None])
+            best = " (best)" if event["best"] else ""
+            self.bars.write(f"validation at step {event['step']} ({samples} samples): "
+                            f"LPIPS {mean_sd(event, 'lpips')}, CLIP-SIM {mean_sd(event, 'clip_text')}{best}"
                             f"{'' if event.get('calibrated') else ' [uncalibrated]'}")
         elif kind in ("early_stop", "stopped", "done", "stage_done"):
             self.bars.close()

@@ -2,10 +2,16 @@
 
 ``<run>/checkpoints/step_0000400/`` holds the trainable weights
 (``adapter.safetensors``; the whole transformer for full fine-tuning), the
-optimizer, the LR scheduler, every process's RNG states and
-``trainer_state.json`` (step, early-stopping state). A checkpoint is written
-under ``step_N.tmp`` and renamed when complete, so a kill at any moment leaves
-the previous checkpoint intact; ``latest`` names the newest complete one.
+optimizer, the LR scheduler, every process's RNG states,
+``trainer_state.json`` (step, early-stopping state, and whether the stage has
+ended) and a copy of the best validated weights so far, so that a resume gets
+the best weights that go with the state. A checkpoint is written under
+``step_N.tmp`` and renamed when complete, so a kill at any moment leaves the
+previous checkpoint intact; ``latest`` names the newest complete one.
+
+A stage that has published its output leaves ``finished.json`` beside its
+checkpoints; a resumed run takes the stage's result from it and trains no step
+of it again.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from .. import atomic
 from ..faults import failpoint
 
 STATE_FILE = "trainer_state.json"
+FINISHED_FILE = "finished.json"
+BEST_FILE = "best_adapter.safetensors"  # the best validated LoRA weights as of the checkpoint
 
 
 def step_dir(root: Path, step: int) -> Path:
@@ -38,8 +46,12 @@ def latest(root: Path) -> Path | None:
     return complete[-1] if complete else None
 
 
-def save(accelerator: Any, root: Path, step: int, state: dict[str, Any], keep: int) -> Path:
-    """Write a checkpoint; every process calls this (each saves its RNG state), rank 0 commits it."""
+def save(accelerator: Any, root: Path, step: int, state: dict[str, Any], keep: int,
+         files: dict[str, Path] | None = None) -> Path:
+    """Write a checkpoint; every process calls this (each saves its RNG state), rank 0 commits it.
+
+    ``files`` (name in the checkpoint -> existing file) are copied in, when they exist.
+    """
     final = step_dir(root, step)
     tmp = final.with_name(final.name + ".tmp")
     if accelerator.is_main_process:
@@ -49,6 +61,9 @@ def save(accelerator: Any, root: Path, step: int, state: dict[str, Any], keep: i
     accelerator.save_state(str(tmp))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
+        for name, source in (files or {}).items():
+            if source.is_file():
+                shutil.copyfile(source, tmp / name)
         atomic.write_json(tmp / STATE_FILE, state)
         failpoint("checkpoint_write")  # the folder is complete but not yet in place
         atomic.replace_dir(tmp, final)
@@ -89,3 +104,14 @@ def load(accelerator: Any, path: Path) -> dict[str, Any]:
     accelerator.load_state(str(path))
     return json.loads((path / STATE_FILE).read_text())
 
+
+
+def mark_finished(stage_dir: Path, record: dict[str, Any]) -> None:
+    """Record that a stage has ended and published its output (``record``: what it produced)."""
+    atomic.write_json(stage_dir / FINISHED_FILE, record)
+
+
+def finished(stage_dir: Path) -> dict[str, Any] | None:
+    """The record of a stage that has published its output, or None."""
+    path = stage_dir / FINISHED_FILE
+    return json.loads(path.read_text()) if path.is_file() else None

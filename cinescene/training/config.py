@@ -67,10 +67,12 @@ class TrainConfig:
     cache_dir: str | None = _f(None, "where encodings are cached (default: DATA/.cinescene-cache)")
     # Validation and early stopping.
     val_every: int = _f(200, "validate every N steps")
+    val_items: int = _f(2, "held-out items sampled at each validation (all there are, if fewer)")
+    val_seeds: int = _f(2, "seeds per held-out item at each validation; early stopping follows the mean")
     val_steps: int = _f(20, "denoising steps of a validation sample")
     val_guidance: float = _f(5.0, "guidance of a validation sample")
     patience: int = _f(5, "early stopping patience, in validations")
-    min_delta: float = _f(0.001, "smallest LPIPS gain that counts")
+    min_delta: float = _f(0.001, "smallest gain in mean validation LPIPS that counts")
     early_stopping: bool = _f(True, "stop when validation stops improving, keeping the best weights")
     metric_weights: str | None = _f(None, "validation metric weights (default: random on tiny)",
                                     choices=METRIC_WEIGHTS)
@@ -157,6 +159,9 @@ def validate(c: TrainConfig) -> None:
         (1 <= c.style_frames_per_clip <= 64, "style frames per clip must be between 1 and 64"),
         (0 <= c.val_fraction < 1, "validation fraction must be in [0, 1)"),
         (c.val_every >= 1 and c.val_steps >= 1, "validation interval and steps must be at least 1"),
+        (1 <= c.val_items <= 64 and 1 <= c.val_seeds <= 16,
+         "validation items must be between 1 and 64 and seeds between 1 and 16"),
+        (not (c.method == "full" and c.fp8_base), "fp8 storage is for a frozen base; full fine-tuning trains it"),
         (c.patience >= 1 and c.min_delta >= 0, "patience must be at least 1 and min_delta at least 0"),
         (c.checkpoint_every >= 1 and c.keep_checkpoints >= 1, "checkpoint interval and count must be at least 1"),
     ]

@@ -198,8 +198,12 @@ def _scan_folder(folder: Path, window: int, fps: int, needs_window: bool) -> tup
 
 
 def scan(root: str | os.PathLike[str], *, stage: str, window: int = 33, fps: int = 16, val_fraction: float = 0.1,
-         skip_bad: bool = False) -> Dataset:
-    """Check every file; raise DatasetError listing all problems unless ``skip_bad``."""
+         skip_bad: bool = False, min_held_out: int = 1) -> Dataset:
+    """Check every file; raise DatasetError listing all problems unless ``skip_bad``.
+
+    Without a validation/ folder, ``val_fraction`` of the items are held out, and at least ``min_held_out``
+    (what validation samples) where that leaves three quarters of them for training.
+    """
     root = Path(root)
     if not root.is_dir():
         raise InputError(f"dataset folder not found: {root}")
@@ -216,12 +220,13 @@ def scan(root: str | os.PathLike[str], *, stage: str, window: int = 33, fps: int
     if not train:
         raise InputError(f"no usable clips or stills in {root}")
     if not validation and val_fraction > 0 and len(train) >= 4:
-        validation, train = _hold_out(train, val_fraction, prefer_clips=needs_window)
+        validation, train = _hold_out(train, val_fraction, prefer_clips=needs_window, at_least=min_held_out)
     return Dataset(root, train, validation, skipped=problems)
 
 
-def _hold_out(items: list[DataItem], fraction: float, prefer_clips: bool) -> tuple[list[DataItem], list[DataItem]]:
-    count = max(1, round(len(items) * fraction))
+def _hold_out(items: list[DataItem], fraction: float, prefer_clips: bool,
+              at_least: int = 1) -> tuple[list[DataItem], list[DataItem]]:
+    count = max(1, round(len(items) * fraction), min(at_least, len(items) // 4))
     # By content hash: the same files give the same split, whatever their names or order.
     ranked = sorted(items, key=lambda i: (prefer_clips and i.kind != "clip", i.sha256))
     held = ranked[:count]

@@ -1,7 +1,9 @@
-"""A training run's held-out validation: a short sample from a held-out clip's first frame, scored against it.
+"""A training run's held-out validation: short samples from held-out clips' first frames, scored against them.
 
-LPIPS against the clip drives early stopping (lower is closer to the crew's own
-footage); CLIP-SIM to its caption is reported beside it.
+Each validation samples several held-out items with several seeds, so a
+decision rests on more than one clip and one noise draw. The mean LPIPS against
+the clips drives early stopping (lower is closer to the crew's own footage);
+CLIP-SIM to each caption is reported beside it, and both come with their spread.
 """
 
 from __future__ import annotations
@@ -21,9 +23,36 @@ from .config import TrainConfig
 from .latent_cache import STYLE_VALIDATION_FRAMES, LatentCache, Sample
 
 
+def validate(model: LoadedModel, cache: LatentCache, samples: list[Sample], config: TrainConfig, accelerator: Any,
+             video_path: Path) -> tuple[dict[str, Any], Path]:
+    """Score ``samples`` under ``config.val_seeds`` seeds each: means, spreads and each score.
+
+    The first item's first seed is written to ``video_path`` (one video per validation is what a person
+    watches; the rest are only scored).
+    """
+    if not samples:
+        raise ValueError("validation needs at least one held-out sample")
+    scores, video = [], video_path
+    for sample in samples:
+        for seed in range(config.seed, config.seed + config.val_seeds):
+            one, path = sample_and_score(model, cache, sample, config, accelerator,
+                                         video_path if not scores else None, seed)
+            video = path or video
+            scores.append({"item": sample.label, "seed": seed, "lpips": one["lpips"], "clip_text": one["clip_text"]})
+    lpips = np.array([s["lpips"] for s in scores])
+    clip = np.array([s["clip_text"] for s in scores])
+    spread = {"ddof": 1} if len(scores) > 1 else {}
+    summary = {
+        "lpips": float(lpips.mean()), "lpips_std": float(lpips.std(**spread)),
+        "clip_text": float(clip.mean()), "clip_text_std": float(clip.std(**spread)),
+        "items": len(samples), "seeds": config.val_seeds, "scores": scores, "calibrated": one["calibrated"],
+    }
+    return summary, video
+
+
 def sample_and_score(model: LoadedModel, cache: LatentCache, sample: Sample, config: TrainConfig, accelerator: Any,
-                     video_path: Path) -> tuple[dict[str, Any], Path]:
-    """Generate the validation shot, write it to ``video_path`` and return its scores."""
+                     video_path: Path | None, seed: int) -> tuple[dict[str, Any], Path | None]:
+    """Generate one validation shot with ``seed``, write it to ``video_path`` (if given), return its scores."""
     data = cache.load(sample)
     reference = data["frames"].numpy()
     frames = sample.frames if sample.frames > 1 else STYLE_VALIDATION_FRAMES
@@ -39,7 +68,7 @@ def sample_and_score(model: LoadedModel, cache: LatentCache, sample: Sample, con
                       negative_prompt_embeds=negative[None],
                       height=sample.height, width=sample.width, num_frames=frames,
                       num_inference_steps=config.val_steps, guidance_scale=config.val_guidance,
-                      generator=torch.Generator("cpu").manual_seed(config.seed), output_type="np")
+                      generator=torch.Generator("cpu").manual_seed(seed), output_type="np")
     generated = media.to_uint8(output.frames[0])
     if reference.shape[0] == 1:  # a still: how far does the shot drift from its look
         reference = np.repeat(reference, generated.shape[0], axis=0)
@@ -47,5 +76,5 @@ def sample_and_score(model: LoadedModel, cache: LatentCache, sample: Sample, con
         lpips = metrics.lpips_pair(networks, generated, reference[:generated.shape[0]])
         text = metrics.clip_text_features(networks, sample.item.caption)
         clip = (metrics.clip_image_features(networks, generated) @ text).mean().item()
-    video = media.write_video(generated, video_path)
+    video = media.write_video(generated, video_path) if video_path is not None else None
     return {"lpips": lpips.mean, "clip_text": clip, "calibrated": networks.lpips_calibrated}, video

@@ -49,8 +49,14 @@ def read_log(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     return events
 
 
+def mean_sd(event: dict[str, Any], metric: str) -> str:
+    """A validation's mean over its held-out items and seeds, with their spread (older logs: the mean only)."""
+    spread = event.get(f"{metric}_std")
+    return f"{event[metric]:.4f}" + (f" ± {spread:.4f}" if spread is not None else "")
+
+
 def progress(events: list[dict[str, Any]]) -> dict[str, Any]:
-    """Where a run stands: stage, step of total, last loss, ETA, best validation, state."""
+    """Where a run stands: stage, step of total, last loss, ETA, best validation (mean, spread), state."""
     state: dict[str, Any] = {"state": "not started", "stage": None, "step": 0, "total": 0, "loss": None,
                              "eta_seconds": None, "best": None, "validation_video": None, "checkpoint": None,
                              "adapter": None, "error": None}
@@ -69,7 +75,8 @@ def progress(events: list[dict[str, Any]]) -> dict[str, Any]:
         elif kind == "validation":
             state["validation_video"] = event.get("video")
             if event.get("best"):
-                state["best"] = {"step": event["step"], "lpips": event.get("lpips")}
+                state["best"] = {"step": event["step"], "lpips": event.get("lpips"),
+                                 "lpips_std": event.get("lpips_std"), "samples": len(event.get("scores") or [None])}
         elif kind == "checkpoint":
             state["checkpoint"] = event.get("path")
         elif kind in ("stopped", "early_stop", "done", "failed"):

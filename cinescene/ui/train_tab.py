@@ -15,9 +15,10 @@ from ..names import check_plain_name
 from ..training import archive
 from ..training import config as train_config
 from ..training.dataset import scan
+from ..training.log import mean_sd
 from .common import AppContext, named_handler, user_error
 
-VALIDATION_HEADERS = ["step", "LPIPS", "CLIP-SIM", "best", "calibrated"]
+VALIDATION_HEADERS = ["step", "LPIPS (mean ± sd)", "CLIP-SIM (mean ± sd)", "samples", "best", "calibrated"]
 # The TrainConfig fields the tab offers (its API's parameters after ``dataset``), with their labels; every
 # other setting keeps its TrainConfig default. Types, defaults and checks come from TrainConfig itself.
 FORM = {"stage": "Stage", "name": "Adapter name", "style_adapter": "Frozen style adapter (motion stage only)",
@@ -77,7 +78,8 @@ def start_training(ctx: AppContext, dataset_name: str | None, values: dict[str, 
         if not folder.is_dir():
             raise CinesceneError(f"no dataset named {dataset_name!r}")
         # Check the whole dataset now: a bad file is named here, not minutes later in a log.
-        scan(config.data, stage=config.stage, window=config.window, fps=config.fps, val_fraction=config.val_fraction)
+        scan(config.data, stage=config.stage, window=config.window, fps=config.fps, val_fraction=config.val_fraction,
+             min_held_out=config.val_items)
         if config.stage == "motion" and config.style_adapter:
             ctx.library.get(config.style_adapter, kind="style")
         ctx.release_gpu()
@@ -103,7 +105,7 @@ def poll(ctx: AppContext) -> tuple[Any, ...]:
              f"step {p['step']} of {p['total']}{eta}"
              + (f", loss {p['loss']:.4f}" if p.get("loss") is not None else "")]
     if p.get("best"):
-        lines.append(f"best validation so far: step {p['best']['step']}, LPIPS {p['best']['lpips']:.4f}")
+        lines.append(f"best validation so far: step {p['best']['step']}, mean LPIPS {mean_sd(p['best'], 'lpips')}")
     if p.get("checkpoint"):
         lines.append(f"last checkpoint: `{p['checkpoint']}`")
     if p.get("adapter") and p["state"] == "done":
@@ -112,7 +114,8 @@ def poll(ctx: AppContext) -> tuple[Any, ...]:
         lines.append(f"error: {p['error']}")
     losses = pd.DataFrame([{"step": e["step"], "loss": e["loss"], "stage": e.get("stage", "")}
                            for e in status.events if e.get("type") == "step"], columns=["step", "loss", "stage"])
-    validations = [[e["step"], round(e["lpips"], 4), round(e["clip_text"], 4), "yes" if e.get("best") else "",
+    validations = [[e["step"], mean_sd(e, "lpips"), mean_sd(e, "clip_text"),
+                    f"{e.get('items', 1)} x {e.get('seeds', 1)} seeds", "yes" if e.get("best") else "",
                     "yes" if e.get("calibrated") else "no"] for e in status.events if e.get("type") == "validation"]
     video = p.get("validation_video") if p.get("validation_video") and Path(p["validation_video"]).is_file() else None
     finished = p["state"] in ("done", "stopped", "stopped early", "failed") and not status.running

@@ -45,6 +45,14 @@ def test_validation_folder_and_held_out_fraction(tmp_path):
     again = dataset.scan(held, stage="motion", window=9, val_fraction=0.2)
     assert len(first.validation) == 1 and first.validation[0].kind == "clip"
     assert first.validation == again.validation  # chosen by content hash, stable
+    # Validation samples two items by default: hold out two where three quarters are left to train on.
+    eight = make_dataset(tmp_path / "c", clips=6, stills=2, frames=12)
+    one = dataset.scan(eight, stage="motion", window=9, val_fraction=0.1)
+    two = dataset.scan(eight, stage="motion", window=9, val_fraction=0.1, min_held_out=2)
+    assert len(one.validation) == 1 and len(two.validation) == 2 and len(two.train) == 6
+    assert one.validation[0] in two.validation and all(i.kind == "clip" for i in two.validation)
+    # Six items: two held out would leave fewer than three quarters to train on.
+    assert len(dataset.scan(held, stage="motion", window=9, val_fraction=0.1, min_held_out=2).validation) == 1
 
 
 def _bad_dataset(root):

@@ -13,7 +13,10 @@ from cinescene import loading, media, sampler, slots
 from cinescene.adapters import AdapterLibrary
 from cinescene.settings import ModelSpec, SampleSettings
 from cinescene.training import config as train_config
+from cinescene.training import held_out
+from cinescene.training import trainer as trainer_module
 from cinescene.training.dataset import DatasetError
+from cinescene.training.log import read_log
 from cinescene.training.trainer import Trainer
 
 from conftest import files_under
@@ -22,7 +25,9 @@ from footage import make_dataset
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    return make_dataset(tmp_path_factory.mktemp("train") / "data", clips=2, stills=2, frames=12, validation=True)
+    data = make_dataset(tmp_path_factory.mktemp("train") / "data", clips=2, stills=2, frames=12, validation=True)
+    make_dataset(data / "validation", clips=1, stills=1, frames=12)  # two held-out items: a clip and a still
+    return data
 
 
 def config(tmp_path, data, **changes):
@@ -118,6 +123,74 @@ def test_saved_adapter_loads_with_plain_diffusers_and_changes_the_output(tmp_pat
     assert info.rank == 8 and info.alpha == 16.0 and info.hotswap and info.trained_on["train_stills"] == 2
 
 
+def test_published_adapter_carries_the_trained_scale(tmp_path, dataset):
+    # rank 8, alpha 16: peft scales B @ A by alpha / rank = 2 at run time; the published diffusers file
+    # folds that in, so its B @ A must be twice the trained one, layer by layer.
+    trainer, _ = run(config(tmp_path, dataset, steps=2, learning_rate=5e-2, val_fraction=0, name="scale"))
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    trained = get_peft_model_state_dict(trainer.model.pipe.transformer, adapter_name="style")
+    published = load_file(str(tmp_path / "loras" / "style" / "scale.safetensors"))
+    layers = [k.removesuffix(".lora_A.weight") for k in trained if k.endswith(".lora_A.weight")]
+    assert layers and len(published) == 2 * len(layers)
+    for layer in layers:
+        want = 2.0 * trained[f"{layer}.lora_B.weight"].float() @ trained[f"{layer}.lora_A.weight"].float()
+        got = (published[f"transformer.{layer}.lora_B.weight"].float()
+               @ published[f"transformer.{layer}.lora_A.weight"].float())
+        assert want.abs().max() > 0
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
+
+
+@pytest.fixture
+def fresh_accelerate_state():
+    """accelerate keeps one mixed-precision setting per process; a test that needs another resets it."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(True)
+    yield
+    AcceleratorState._reset_state(True)
+
+
+def test_full_finetuning_step_in_bf16_reaches_the_weights(tmp_path, monkeypatch, fresh_accelerate_state):
+    # On a GPU the transformer loads in bf16 (diffusers keeps a few modules in fp32). One step at the seed's
+    # learning rate must change the weights as an fp32 step does; in bf16 most such updates round away.
+    data = make_dataset(tmp_path / "one", clips=1, stills=1, frames=9)
+    load = trainer_module.load_model
+
+    def step_once(name, transformer_dtype, precision):
+        start = {}
+
+        def loaded(spec):
+            model = load(spec)
+            transformer = model.pipe.transformer
+            keep = transformer._keep_in_fp32_modules or []
+            for param_name, param in transformer.named_parameters():
+                if not any(k in param_name.split(".") for k in keep):
+                    param.data = param.data.to(torch.bfloat16).to(transformer_dtype)  # one starting point
+            start.update({n: p.detach().float().clone() for n, p in transformer.named_parameters()})
+            return model
+
+        monkeypatch.setattr(trainer_module, "load_model", loaded)
+        from accelerate.state import AcceleratorState
+
+        AcceleratorState._reset_state(True)
+        trainer, _ = run(config(tmp_path, data, method="full", steps=1, learning_rate=3e-5, lr_scheduler="constant",
+                                warmup_ratio=0, val_fraction=0, mixed_precision=precision, name=name))
+        after = dict(trainer.model.pipe.transformer.named_parameters())
+        names = [n for n, v in start.items() if v.dim() == 2]
+        return (torch.cat([(after[n].detach().float() - start[n]).flatten() for n in names]),
+                {after[n].dtype for n in names})
+
+    delta, dtypes = step_once("bf16", torch.bfloat16, "bf16")
+    reference, _ = step_once("fp32", torch.float32, "no")
+    assert (reference != 0).float().mean() > 0.99
+    changed = (delta != 0).float().mean().item()
+    error = ((delta - reference).norm() / reference.norm()).item()
+    assert changed > 0.99 and error < 0.25, (changed, error)  # bf16 weights: 6% changed, error 0.97
+    assert dtypes == {torch.float32}  # fp32 master weights; bf16 is the compute dtype
+
+
 def test_second_run_reuses_the_cache(tmp_path, dataset):
     _, first = run(config(tmp_path, dataset, steps=1, name="a"))
     _, second = run(config(tmp_path, dataset, steps=1, name="b"))
@@ -128,17 +201,50 @@ def test_second_run_reuses_the_cache(tmp_path, dataset):
 
 def test_early_stopping_fires_on_a_plateau(tmp_path, dataset):
     events = []
-    _, result = run(config(tmp_path, dataset, steps=20, val_every=1, patience=2, min_delta=10.0), events)
+    _, result = run(config(tmp_path, dataset, steps=20, val_every=1, patience=2, min_delta=10.0, val_seeds=2), events)
     assert result.stages[0].stopped == "early_stop" and result.stages[0].steps_done == 3
     assert result.stages[0].best_step == 1
-    assert [e["step"] for e in events if e["type"] == "validation"] == [1, 2, 3]
+    validations = [e for e in events if e["type"] == "validation"]
+    assert [e["step"] for e in validations] == [1, 2, 3]
+    for e in validations:  # both held-out items (the clip and the still), each under both seeds
+        assert sorted((s["item"], s["seed"]) for s in e["scores"]) == [("clip0.mp4@0", 0), ("clip0.mp4@0", 1),
+                                                                        ("still0.png", 0), ("still0.png", 1)]
+        lpips = [s["lpips"] for s in e["scores"]]
+        assert e["lpips"] == pytest.approx(np.mean(lpips)) and e["lpips_std"] == pytest.approx(np.std(lpips, ddof=1))
+        assert e["clip_text"] == pytest.approx(np.mean([s["clip_text"] for s in e["scores"]]))
+        assert len(set(lpips)) > 1  # different items and seeds, different shots
     assert any(e["type"] == "early_stop" for e in events)
     sidecar = json.loads((tmp_path / "loras" / "style" / "t.json").read_text())
-    assert sidecar["extra"]["best_step"] == 1 and "lpips" in sidecar["extra"]["validation"]
+    assert sidecar["extra"]["best_step"] == 1 and "lpips_std" in sidecar["extra"]["validation"]
     assert (tmp_path / "runs" / "t" / "validation" / "step_0000003.mp4").is_file()
 
 
+def test_early_stopping_follows_the_mean_not_the_first_sample(tmp_path, dataset, monkeypatch):
+    # Scripted scores: the first item's first seed improves at every validation while the mean over
+    # items and seeds worsens; the run must stop on the mean after `patience` validations.
+    calls = []
+
+    def scripted(model, cache, sample, cfg, accelerator, video_path, seed):
+        first = len(calls) % 4 == 0  # the first item under the first seed (2 items x 2 seeds a validation)
+        k = len(calls) // 4 + 1  # the validation this call belongs to
+        calls.append((sample.label, seed))
+        if video_path is not None:
+            video_path.write_bytes(b"")
+        return {"lpips": 1.0 - 0.1 * k if first else 0.5 + 0.1 * k, "clip_text": 0.0, "calibrated": False}, video_path
+
+    monkeypatch.setattr(held_out, "sample_and_score", scripted)
+    events = []
+    _, result = run(config(tmp_path, dataset, steps=20, val_every=1, patience=2, min_delta=0.0), events)
+    validations = [e for e in events if e["type"] == "validation"]
+    assert [e["best"] for e in validations] == [True, False, False]
+    assert result.stages[0].stopped == "early_stop" and result.stages[0].steps_done == 3
+    assert [e["lpips"] for e in validations] == pytest.approx([(0.9 + 3 * 0.6) / 4, (0.8 + 3 * 0.7) / 4,
+                                                               (0.7 + 3 * 0.8) / 4])
+    assert len(calls) == 12
+
+
 def test_resume_continues_bit_for_bit(tmp_path, dataset):
+    # 12 micro-steps over epochs of 10 samples: the resumed steps start mid-epoch and cross into the next.
     common = dict(steps=6, learning_rate=1e-2, val_fraction=0, grad_accum=2)
     run(config(tmp_path, dataset, name="straight", **common))
     stop_at = {}
@@ -155,7 +261,7 @@ def test_resume_continues_bit_for_bit(tmp_path, dataset):
     assert (checkpoint / "adapter.safetensors").is_file() and (checkpoint / "optimizer.bin").is_file()
     assert AdapterLibrary(tmp_path / "loras").find("resumed") is None  # nothing published yet
     events = []
-    _, second = run(config(tmp_path, dataset, name="resumed", resume=True, **common), events)
+    trainer, second = run(config(tmp_path, dataset, name="resumed", resume=True, **common), events)
     assert next(e for e in events if e["type"] == "stage_start")["resumed_from"] == 3
     assert [e["step"] for e in events if e["type"] == "step"] == [4, 5, 6]
     from safetensors.torch import load_file
@@ -163,6 +269,14 @@ def test_resume_continues_bit_for_bit(tmp_path, dataset):
     a = load_file(str(tmp_path / "loras" / "style" / "straight.safetensors"))
     b = load_file(str(tmp_path / "loras" / "style" / "resumed.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    # The published adapter is the best one, restored from before the interruption; the last trained
+    # weights and every step's loss show whether the resumed steps saw the same batches and noise.
+    last = "checkpoints/step_0000006/adapter.safetensors"
+    a, b = (load_file(str(tmp_path / "runs" / n / last)) for n in ("straight", "resumed"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    losses = {n: [(e["step"], e["loss"]) for e in read_log(tmp_path / "runs" / n / "log.jsonl") if e["type"] == "step"]
+              for n in ("straight", "resumed")}
+    assert losses["resumed"] == losses["straight"] and len(losses["straight"]) == 6
 
 
 def test_bad_dataset_leaves_no_cache_run_or_adapter(tmp_path):
