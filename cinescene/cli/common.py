@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 from ..environment import env_flag
 from ..errors import InputError
 from ..progress import Event
-from ..settings import METRIC_WEIGHTS, TINY, AdapterChoice, ModelSpec, SampleSettings
+from ..settings import METRIC_WEIGHTS, TOY, AdapterChoice, ModelSpec, SampleSettings
 
 
 class Parser(argparse.ArgumentParser):
@@ -71,8 +71,9 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, *, skip: tup
                 kwargs["default"] = env_flag(variable)
         else:
             if typing.get_origin(kind) is tuple:
-                item = typing.get_args(kind)[0]
-                kwargs.update(nargs=len(typing.get_args(kind)), type=item, metavar=item.__name__.upper())
+                args = typing.get_args(kind)
+                count = "+" if len(args) == 2 and args[1] is Ellipsis else len(args)
+                kwargs.update(nargs=count, type=args[0], metavar=meta.get("metavar") or args[0].__name__.upper())
             else:
                 kwargs["type"] = kind
             if meta.get("choices"):
@@ -148,15 +149,15 @@ def adapter_choices(args: argparse.Namespace) -> tuple[AdapterChoice, ...]:
 
 
 def model_spec(args: argparse.Namespace) -> ModelSpec:
-    """The model flags as a ModelSpec; no --model means the 480P model on a GPU, tiny on a CPU (with a note)."""
+    """The model flags as a ModelSpec; no --model means the 480P model on a GPU, toy on a CPU (with a note)."""
     from ..loading import auto_model
 
     values = given(args, ModelSpec)
     if "model" not in values:
         values["model"] = auto_model()
-        if values["model"] == TINY:
-            print("note: no CUDA device and no --model given: using the tiny offline model (its pictures are noise)",
-                  file=sys.stderr)
+        if values["model"] == TOY:
+            print("note: no CUDA device and no --model given: using the toy model (a small Wan trained on synthetic "
+                  "footage, 64x112); on a GPU, --model Wan-AI/Wan2.1-I2V-14B-480P-Diffusers", file=sys.stderr)
     return ModelSpec(**values)
 
 

@@ -1,0 +1,71 @@
+"""``toy-data`` (toy footage as a training dataset) and ``toy-evidence`` (does fine-tuning teach a look and a move?)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+from ..settings import TOY
+from ..toy.footage import DEMO, ToyDataset
+from .common import ProgressBars, add_dataclass_flags, given
+
+
+def add_parsers(sub: Any) -> None:
+    p = sub.add_parser("toy-data", help="write toy footage (clips, stills, captions) in the layout the trainer reads")
+    p.add_argument("out", help="a new folder")
+    p.add_argument("--demo", action="store_true",
+                   help="the demo set: teal-orange clips panning right with content-only captions, and stills "
+                        "(flags below still override it)")
+    add_dataclass_flags(p, ToyDataset)
+    p.set_defaults(func=cmd_toy_data)
+
+    p = sub.add_parser("toy-evidence", help="train a style and a motion adapter on the demo set through `train`, "
+                                            "then measure what each changes (look distance, camera motion)")
+    p.add_argument("out", help="a new folder: the data, runs, adapters, evidence.json and contact_sheet.png")
+    p.add_argument("--model", default=TOY, help="base model (default: toy)")
+    p.add_argument("--learning-rate", type=float, default=None,
+                   help="both stages' learning rate (default: the recipe's; 0 is the control that must fail)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_toy_evidence)
+
+
+def cmd_toy_data(args: argparse.Namespace) -> int:
+    from ..toy import footage
+
+    spec = dataclasses.replace(DEMO if args.demo else ToyDataset(), **given(args, ToyDataset))
+    entries = footage.make_dataset(args.out, spec)
+    clips = sum(e["kind"] == "clip" for e in entries)
+    print(f"wrote {clips} clips and {len(entries) - clips} stills ({', '.join(spec.looks)}; {', '.join(spec.moves)}; "
+          f"{spec.height}x{spec.width}) to {args.out}")
+    return 0
+
+
+def cmd_toy_evidence(args: argparse.Namespace) -> int:
+    # Each step is the command a user would type: the evidence covers the command line, not only the library.
+    from ..toy import evidence
+    from . import main
+
+    out = Path(args.out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError(f"{out} already exists and is not an empty folder: choose a new one")
+    out.mkdir(parents=True, exist_ok=True)
+    data = out / "data"
+    quiet = ["--quiet"] if args.quiet else []
+    steps = [["toy-data", str(data), "--demo"]]
+    for stage, name in (("style", evidence.STYLE), ("motion", evidence.MOTION)):
+        changes = {} if args.learning_rate is None else {"learning_rate": args.learning_rate}
+        settings = evidence.train_settings(stage, name, args.model, data, out, **changes)
+        steps.append(["train", *evidence.train_flags(settings), *quiet])
+    for argv in steps:
+        print("$ python -m cinescene " + " ".join(argv), flush=True)
+        code = main(argv)
+        if code:
+            return code
+    bars = ProgressBars(enabled=not args.quiet)
+    result = evidence.run_checks(args.model, out / "loras", data, out, on_event=bars)
+    print("\n".join(evidence.summary_lines(result)))
+    print(f"wrote {out / 'evidence.json'} and {out / 'contact_sheet.png'}")
+    return 0 if result["passed"] else 1
