@@ -5,7 +5,9 @@ fine-tuned model folders. Every variant sees the same items with the same
 seeds, so differences are paired. Writes ``results.csv`` (one row per video),
 ``summary.md`` and ``summary.json`` (mean and 95% interval per variant and
 metric, and FVD_N / FID_N against the reference clips, N the clip length in
-frames, where the set has at least two).
+frames, where the set has at least two). Beside the network scores: the look
+distance of each video to its item's reference clip, and the camera motion of
+every video (dx, dy in pixels per frame, zoom per frame).
 """
 
 from __future__ import annotations
@@ -29,7 +31,12 @@ from .errors import InputError
 from .record import build_record
 from .settings import AdapterChoice, ModelSpec, SampleSettings
 
-METRICS = ("clip_text", "clip_image", "clip_consistency", "lpips_temporal", "flicker", "lpips_reference")
+METRICS = ("clip_text", "clip_image", "clip_consistency", "lpips_temporal", "flicker", "lpips_reference",
+           "look_distance", "camera_dx", "camera_dy", "camera_zoom")
+# Which network each metric needs (None: none, always calibrated).
+NETWORK = {"clip_text": "clip", "clip_image": "clip", "clip_consistency": "clip", "lpips_temporal": "lpips",
+           "lpips_reference": "lpips", "flicker": None, "look_distance": None, "camera_dx": None, "camera_dy": None,
+           "camera_zoom": None}
 MAX_ITEMS = 10_000
 
 
@@ -179,20 +186,16 @@ def run(
             settings = dataclasses.replace(template, prompt=item.prompt, adapters=variant.adapters,
                                            seed=item.seed if item.seed is not None else template.seed)
             result = sampler.sample_to_file(model, image, settings, folder / f"{index:04d}.mp4", library=library)
-            scores = metrics.score_video(networks, result.frames, prompt=item.prompt, image=image)
-            if index in references:
-                ref = media.fit_frames(references[index], result.frames.shape[1], result.frames.shape[2])
-                count = min(len(ref), len(result.frames))
-                with networks.lock:
-                    scores["lpips_reference"] = metrics.lpips_pair(networks, result.frames[:count], ref[:count])
+            values = metrics.numbers(metrics.score_video(networks, result.frames, prompt=item.prompt, image=image,
+                                                         reference=references.get(index)))
             videos[variant.label].append(result.frames)
             rows.append({"variant": variant.label, "item": index, "image": item.image.name, "prompt": item.prompt,
                          "seed": settings.seed, "video": str(result.video_path.relative_to(out_dir)),
-                         **{name: scores[name].mean if name in scores else None for name in METRICS}})
+                         **{name: values.get(name) for name in METRICS}})
             done += 1
             progress.report(on_event, "videos", done, total, variant=variant.label)
 
-    summary = _summarize(rows, all_variants, networks)
+    summary = summarize(rows, all_variants, networks)
     summary["distance_notes"] = list(plan.notes)
     if plan.names:
         # Paired with the references: each variant's videos of the items that have a reference clip.
@@ -214,11 +217,11 @@ def _variant_spec(spec: ModelSpec, variant: Variant) -> ModelSpec:
     return dataclasses.replace(spec, model=variant.model)
 
 
-def _summarize(rows: list[dict[str, Any]], variants: list[Variant], networks: metrics.MetricNetworks) -> dict:
+def summarize(rows: list[dict[str, Any]], variants: list[Variant], networks: metrics.MetricNetworks) -> dict[str, Any]:
+    """Per variant and metric of ``METRICS``: mean, 95% interval and count over the rows that have it."""
     summary: dict[str, Any] = {"networks": networks.describe(), "variants": {}}
-    calibrated = {"clip_text": networks.clip_calibrated, "clip_image": networks.clip_calibrated,
-                  "clip_consistency": networks.clip_calibrated, "lpips_temporal": networks.lpips_calibrated,
-                  "lpips_reference": networks.lpips_calibrated, "flicker": True}
+    ok = {None: True, "clip": networks.clip_calibrated, "lpips": networks.lpips_calibrated}
+    calibrated = {name: ok[NETWORK[name]] for name in METRICS}
     summary["uncalibrated"] = sorted(k for k, v in calibrated.items() if not v)
     for variant in variants:
         own = [r for r in rows if r["variant"] == variant.label]
@@ -265,7 +268,10 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     if summary.get("distance_notes"):
         lines += ["", *(f"- {note}." for note in summary["distance_notes"])]
     lines += ["", "Higher is better for clip_text, clip_image, clip_consistency and flicker; lower for "
-              "lpips_temporal, lpips_reference, FVD and FID. Networks: "
+              "lpips_temporal, lpips_reference, look_distance, FVD and FID. look_distance is the Frechet distance of "
+              "Lab colour fits to the item's reference clip (squared Lab units). camera_dx and camera_dy are the "
+              "camera's motion in pixels per frame (+ pans right, + tilts down), camera_zoom its zoom per frame "
+              "(> 1 dollies in): neither better nor worse, compare them with the move asked for. Networks: "
               + json.dumps(summary["networks"], ensure_ascii=False), ""]
     return "\n".join(lines)
 

@@ -1,4 +1,4 @@
-"""Per-video and per-pair scores: CLIP-SIM, LPIPS, temporal stability and flicker.
+"""Per-video and per-pair scores: CLIP-SIM, LPIPS, temporal stability, flicker, camera motion and look.
 
 Definitions:
 
@@ -8,14 +8,22 @@ Definitions:
 * ``lpips_pair``: LPIPS(base frame i, tuned frame i).
 * ``lpips_temporal``: LPIPS between consecutive frames of one video (lower is steadier).
 * ``flicker``: VBench's temporal flickering, (255 - mean |frame t+1 - frame t|) / 255.
+* ``camera``: the global camera motion (``camera``): dx, dy in pixels per frame of the video
+  (dx > 0 pans right, dy > 0 tilts down), zoom per frame (> 1 dollies in), a label, and the
+  estimate of every consecutive pair.
+* ``look`` (given reference frames): the look distance (``look``: Fréchet distance of Lab
+  Gaussians, squared Lab units) to them, with saturation and contrast of both sides.
+* ``lpips_reference`` (given reference frames): LPIPS(frame i, reference frame i).
 
 Every per-frame metric keeps its series, not only the mean. A metric computed
 by a network with random weights (offline, and only when the caller allowed
-it) is marked ``calibrated: false`` wherever it travels.
+it) is marked ``calibrated: false`` wherever it travels; camera and look use
+no network and are always calibrated.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -26,13 +34,20 @@ import numpy as np
 import torch
 from PIL import Image
 
+from . import camera, look, media
 from .environment import env_flag
 from .errors import InputError
 from .lora_formats import PICKLE_SUFFIXES
 from .placement import resolve_device
-from .settings import METRIC_WEIGHTS, TINY
+from .settings import METRIC_WEIGHTS, TINY, TOY
 
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"  # what torchvision (and so lpips) looks for in torch's hub cache
+# Metrics measured on consecutive frame pairs (t-1, t): their series have one value fewer than the video has
+# frames, and a per-frame plot draws value i at frame i + 1.
+CONSECUTIVE = frozenset({"clip_consistency", "lpips_temporal", "flicker", "camera"})
+# The camera fit runs on frames box-downscaled to about this many pixels: at 480 x 832 it is ~20x faster
+# (the Gauss-Newton cost grows with the pixels) and a global pan is still found to a few hundredths of a pixel.
+CAMERA_MAX_PIXELS = 128 * 224
 
 
 def offline() -> bool:
@@ -72,6 +87,35 @@ class Series:
 
 
 @dataclass
+class Measurement:
+    """A whole-video measurement with named values (camera motion, look distance); no network, so calibrated.
+
+    ``headline`` names the values that stand for it as numbers (differences, tables, eval columns).
+    """
+
+    values: dict[str, Any]
+    headline: tuple[str, ...]
+    calibrated: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.values, "calibrated": self.calibrated}
+
+
+Score = Series | Measurement
+
+
+def numbers(scores: dict[str, Score]) -> dict[str, float]:
+    """Every score as numbers: a series by its mean, a measurement by ``NAME_VALUE`` (camera_dx, look_distance)."""
+    out: dict[str, float] = {}
+    for name, score in scores.items():
+        if isinstance(score, Series):
+            out[name] = score.mean
+        else:
+            out.update({f"{name}_{key}": float(score.values[key]) for key in score.headline})
+    return out
+
+
+@dataclass
 class MetricNetworks:
     """CLIP and LPIPS, loaded once; ``*_calibrated`` is False when their weights are random."""
 
@@ -99,11 +143,16 @@ class MetricNetworks:
 
 
 def weights_for(model: str, requested: str | None = None) -> str:
-    """The weight policy for scoring ``model``'s videos: as requested, else random for tiny, else pretrained.
+    """The weight policy for scoring ``model``'s videos: as requested, else random for tiny, fallback for toy,
+    else pretrained.
 
     The tiny model's pictures are noise: scoring them with downloaded CLIP/LPIPS weights buys nothing.
+    The toy model runs where there may be no weights at all (a laptop, a free CPU Space): real ones
+    when they are there, random ones with a note otherwise. Its look and camera numbers need none.
     """
-    return requested or ("random" if model == TINY else "pretrained")
+    if requested:
+        return requested
+    return {TINY: "random", TOY: "fallback"}.get(model, "pretrained")
 
 
 def _load_clip(cfg: MetricsConfig, notes: list[str]) -> tuple[Any, Any, Any, bool]:
@@ -268,14 +317,51 @@ def lpips_temporal(nets: MetricNetworks, frames: np.ndarray) -> Series:
     return Series(_lpips_batched(nets, frames[:-1], frames[1:]), nets.lpips_calibrated, higher_is_better=False)
 
 
+def camera_motion(frames: np.ndarray) -> Measurement:
+    """The global camera motion (``camera.measure``), in pixels of ``frames`` whatever size it was fitted at."""
+    frames = _check_frames(frames)
+    _need_two(frames, "camera motion")
+    _, height, width, _ = frames.shape
+    scale = min(1.0, math.sqrt(CAMERA_MAX_PIXELS / (height * width)))
+    small = frames
+    if scale < 1.0:
+        size = (max(16, round(width * scale)), max(16, round(height * scale)))
+        small = np.stack([np.asarray(Image.fromarray(f).resize(size, Image.Resampling.BOX)) for f in frames])
+    fit = camera.measure(small)
+    sx, sy = width / small.shape[2], height / small.shape[1]
+    dx, dy = fit.dx * sx, fit.dy * sy
+    # Label and magnitude at the video's own size: the static threshold is in its pixels.
+    motion = camera.CameraMotion(fit.pairs * np.asarray([sx, sy, 1.0]), height, width, dx, dy, fit.zoom,
+                                 camera.label_for(dx, dy, fit.zoom, height, width),
+                                 camera.mean_displacement(dx, dy, fit.zoom, height, width))
+    return Measurement({**motion.to_dict(), "fitted_at": list(small.shape[1:3])}, ("dx", "dy", "zoom", "magnitude"))
+
+
+def look_to(frames: np.ndarray, reference: np.ndarray) -> Measurement:
+    """The look distance of ``frames`` to ``reference`` frames (``look.look_distance``), lower is closer."""
+    return Measurement(look.look_distance(_check_frames(frames), _check_frames(reference, "reference")),
+                       ("distance", "saturation", "contrast"))
+
+
+def fit_reference(reference: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """Reference frames cover-resized and centre-cropped to ``frames``' size, so both show the same framing."""
+    reference = _check_frames(reference, "reference")
+    return media.fit_frames(reference, frames.shape[1], frames.shape[2])
+
+
 def score_video(nets: MetricNetworks, frames: np.ndarray, prompt: str | None = None,
-                image: Image.Image | None = None) -> dict[str, Series]:
-    """Every single-video metric; CLIP features of the frames are computed once and shared."""
+                image: Image.Image | None = None, reference: np.ndarray | None = None) -> dict[str, Score]:
+    """Every single-video metric; CLIP features of the frames are computed once and shared.
+
+    ``reference`` (frames of a reference clip, any size and length) adds the look distance to it and
+    LPIPS against it frame by frame, over the frames both have.
+    """
     frames = _check_frames(frames)
     _need_two(frames, "the temporal metrics (consistency, LPIPS temporal, flicker)")
+    ref = fit_reference(reference, frames) if reference is not None else None
+    scores: dict[str, Score] = {}
     with nets.lock:
         feats = clip_image_features(nets, frames)
-        scores: dict[str, Series] = {}
         if prompt:
             text = clip_text_features(nets, prompt)
             scores["clip_text"] = Series((feats @ text).cpu().tolist(), nets.clip_calibrated, True)
@@ -285,22 +371,36 @@ def score_video(nets: MetricNetworks, frames: np.ndarray, prompt: str | None = N
         scores["clip_consistency"] = Series((feats[1:] * feats[:-1]).sum(-1).cpu().tolist(),
                                             nets.clip_calibrated, True)
         scores["lpips_temporal"] = lpips_temporal(nets, frames)
-        scores["flicker"] = flicker(frames)
+        if ref is not None:
+            count = min(len(ref), len(frames))
+            scores["lpips_reference"] = lpips_pair(nets, frames[:count], ref[:count])
+    scores["flicker"] = flicker(frames)
+    # No network below: outside the lock, so other requests' CLIP and LPIPS need not wait for them.
+    scores["camera"] = camera_motion(frames)
+    if ref is not None:
+        scores["look"] = look_to(frames, ref)
     return scores
 
 
 def score_pair(nets: MetricNetworks, base: np.ndarray, tuned: np.ndarray, prompt: str | None = None,
-               image: Image.Image | None = None, labels: tuple[str, str] = ("base", "tuned")) -> dict[str, Any]:
-    """Both videos' scores, their paired LPIPS, and second minus first for every shared metric."""
+               image: Image.Image | None = None, labels: tuple[str, str] = ("base", "tuned"),
+               reference: np.ndarray | None = None) -> dict[str, Any]:
+    """Both videos' scores, their paired LPIPS and look distance, and second minus first for every shared number.
+
+    ``look_pair`` is the look distance of the second video to the first (its saturation and contrast are the
+    second's, ``reference_*`` the first's).
+    """
     first, second = labels
-    videos = {first: score_video(nets, base, prompt, image), second: score_video(nets, tuned, prompt, image)}
+    videos = {first: score_video(nets, base, prompt, image, reference),
+              second: score_video(nets, tuned, prompt, image, reference)}
     with nets.lock:
-        pair = {"lpips_pair": lpips_pair(nets, base, tuned)}
-    difference = {name: videos[second][name].mean - videos[first][name].mean for name in videos[first]}
-    return report(nets, videos, pair, difference)
+        pair: dict[str, Score] = {"lpips_pair": lpips_pair(nets, base, tuned)}
+    pair["look_pair"] = look_to(tuned, base)
+    a, b = numbers(videos[first]), numbers(videos[second])
+    return report(nets, videos, pair, {name: b[name] - a[name] for name in a})
 
 
-def report(nets: MetricNetworks, videos: dict[str, dict[str, Series]], pair: dict[str, Series] | None = None,
+def report(nets: MetricNetworks, videos: dict[str, dict[str, Score]], pair: dict[str, Score] | None = None,
            difference: dict[str, float] | None = None) -> dict[str, Any]:
     """The JSON form used by metrics.json, the CLI and the UI."""
     uncalibrated = sorted({name for scores in [*videos.values(), pair or {}] for name, s in scores.items()

@@ -92,10 +92,33 @@ def desert_road() -> Image.Image:
     return grain(img, 5, 4)
 
 
+# Stills for the toy model (its world is shapes on backgrounds at 64 x 112): scenes no training set holds, each with
+# a prompt in the toy vocabulary, one naming a move and one content only (which the toy base keeps still).
+TOY_SEED = 4242
+TOY_MOVES = ("pan-left", None, "dolly-in", "tilt-up")
+
+
+def toy_stills() -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from cinescene.toy import footage
+
+    out = OUT / "toy"
+    out.mkdir(exist_ok=True)
+    lines = ["# One prompt per line, for the toy model's stills beside this file (scripts/make_assets.py)."]
+    for i, move in enumerate(TOY_MOVES):
+        scene = footage.random_scene(np.random.default_rng([TOY_SEED, i]))
+        Image.fromarray(footage.render_clip(scene, "neutral", "static", 1, 64, 112)[0]).save(out / f"toy{i}.png")
+        lines.append(f"toy{i}.png\t{footage.caption(scene, move) if move else footage.describe(scene)}")
+    (out / "prompts.txt").write_text("\n".join(lines) + "\n")
+
+
 def main() -> None:
     OUT.mkdir(exist_ok=True)
     for name, draw in (("lighthouse", lighthouse), ("neon_street", neon_street), ("desert_road", desert_road)):
         draw().save(OUT / f"{name}.jpg", quality=90)
+    toy_stills()
 
 
 if __name__ == "__main__":

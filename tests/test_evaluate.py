@@ -88,6 +88,8 @@ def test_eval_base_lora_and_full_finetune(eval_set, tmp_path, metric_nets, i3d_s
     rows = list(csv.DictReader(open(tmp_path / "out" / "results.csv")))
     assert [r["variant"] for r in rows].count("full") == 3 and len(rows) == 9
     assert rows[0]["lpips_reference"] and not rows[2]["lpips_reference"]  # only items with a reference
+    assert rows[0]["look_distance"] and not rows[2]["look_distance"]
+    assert all(r["camera_dx"] and r["camera_zoom"] for r in rows)  # every video, reference or not
     summary = result.summary["variants"]
     assert set(summary) == {"base", "lora", "full"}
     # Two items have a reference clip: FVD_16 and FID on all 17 frames, on 2 videos a side.
@@ -122,3 +124,35 @@ def test_summary_shows_fvd_and_fid_by_clip_length_with_the_video_count():
     assert "| base | 24 | 310.50 (n=24) | 402.25 (n=24) | 35.00 (n=24) |" in text
     assert "| look | 24 | 250.12 (n=24) | n/a | n/a |" in text
     assert "against 30 reference clips" in text and "FVD-" not in text
+
+
+class _Networks:
+    """What summarize reads of the metric networks: random CLIP, pretrained LPIPS."""
+
+    clip_calibrated, lpips_calibrated = False, True
+
+    def describe(self):
+        return {"clip": {"weights": "random"}}
+
+
+def test_summary_means_and_intervals_of_look_and_camera():
+    def row(variant, item, look, dx, dy, zoom):
+        return {"variant": variant, "item": item, **dict.fromkeys(evaluate.METRICS), "flicker": 0.9,
+                "clip_text": 0.2, "look_distance": look, "camera_dx": dx, "camera_dy": dy, "camera_zoom": zoom}
+
+    rows = [row("base", 0, 400.0, 0.1, 0.0, 1.0), row("base", 1, None, -0.1, 0.2, 1.0),
+            row("base", 2, 500.0, 0.0, -0.2, 1.0),
+            row("pan", 0, 100.0, 3.1, 0.1, 1.001), row("pan", 1, None, 2.9, -0.1, 0.999),
+            row("pan", 2, 140.0, 3.0, 0.0, 1.0)]
+    summary = evaluate.summarize(rows, [evaluate.Variant("base"), evaluate.Variant("pan")], _Networks())
+    pan = summary["variants"]["pan"]["metrics"]
+    assert pan["look_distance"]["n"] == 2 and pan["look_distance"]["mean"] == pytest.approx(120.0)
+    assert pan["look_distance"]["ci95"] == pytest.approx(list(evaluate.interval95([100.0, 140.0])[1:]))
+    assert pan["camera_dx"]["mean"] == pytest.approx(3.0) and pan["camera_dx"]["n"] == 3
+    assert summary["variants"]["base"]["metrics"]["camera_dy"]["mean"] == pytest.approx(0.0)
+    assert pan["look_distance"]["calibrated"] and pan["camera_zoom"]["calibrated"]
+    assert summary["uncalibrated"] == ["clip_consistency", "clip_image", "clip_text"]  # CLIP only: no network here
+    text = evaluate.summary_markdown({**summary, "distance_notes": []})
+    assert "| variant | videos | clip_text | flicker | look_distance | camera_dx | camera_dy | camera_zoom |" in text
+    assert "| pan | 3 | 0.2000 [0.2000, 0.2000] | 0.9000 [0.9000, 0.9000] | 120.0000 [" in text
+    assert "+ pans right" in text and "lower for lpips_temporal, lpips_reference, look_distance" in text

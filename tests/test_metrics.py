@@ -111,3 +111,59 @@ def test_unreadable_video_for_metrics(tmp_path):
     (tmp_path / "x.mp4").write_bytes(b"nope")
     with pytest.raises(InputError, match="not a readable video"):
         media.read_video(tmp_path / "x.mp4")
+
+
+# -- camera motion and look distance (no network: always calibrated) ------------------------------------------
+
+
+def toy_clip(move="static", look="neutral", frames=5, h=64, w=112, speed=None, seed=1):
+    from cinescene.toy import footage
+
+    scene = footage.random_scene(np.random.default_rng(seed), w / h)
+    return footage.render_clip(scene, look, move, frames, h, w, speed=speed)
+
+
+@pytest.mark.parametrize("size", [(64, 112), (160, 256)])  # the second is fitted downscaled
+def test_camera_motion_in_the_videos_own_pixels_with_the_cameras_sign(size):
+    h, w = size
+    pan = metrics.camera_motion(toy_clip("pan-right", frames=4, h=h, w=w, speed=3.0))
+    assert pan.calibrated and pan.values["label"] == "pan-right"
+    assert pan.values["dx"] == pytest.approx(3.0, abs=0.1) and abs(pan.values["dy"]) < 0.1
+    assert len(pan.values["pairs"]) == 3 and pan.values["pairs"][0][0] == pytest.approx(3.0, abs=0.15)
+    assert (pan.values["fitted_at"][0] < h) == (h * w > metrics.CAMERA_MAX_PIXELS)
+    tilt = metrics.camera_motion(toy_clip("tilt-up", frames=3, h=h, w=w, speed=2.0)).values
+    assert tilt["label"] == "tilt-up" and tilt["dy"] == pytest.approx(-2.0, abs=0.1)
+    dolly = metrics.camera_motion(toy_clip("dolly-in", frames=3, h=h, w=w, speed=0.02)).values
+    assert dolly["label"] == "dolly-in" and dolly["zoom"] == pytest.approx(1.02, abs=0.003)
+
+
+def test_look_distance_and_lpips_to_a_reference(metric_nets):
+    clip = toy_clip("pan-right", frames=3)
+    plain = metrics.score_video(metric_nets, clip)
+    assert "look" not in plain and "lpips_reference" not in plain  # nothing to compare with
+    same = metrics.score_video(metric_nets, clip, reference=clip)
+    assert same["look"].values["distance"] == pytest.approx(0.0, abs=1e-6)
+    assert same["lpips_reference"].values == pytest.approx([0.0] * 3, abs=1e-6)
+    # A graded reference of another size and length: fitted to the video's framing, compared on 2 frames.
+    graded = toy_clip("static", "teal-orange", frames=2, h=96, w=176)
+    scores = metrics.score_video(metric_nets, clip, reference=graded)
+    assert scores["look"].values["distance"] > 150 and scores["look"].calibrated
+    assert len(scores["lpips_reference"].values) == 2
+    assert scores["look"].values["saturation"] != pytest.approx(scores["look"].values["reference_saturation"])
+    numbers = metrics.numbers(scores)
+    assert numbers["look_distance"] == scores["look"].values["distance"]
+    assert numbers["camera_dx"] == scores["camera"].values["dx"] and numbers["flicker"] == scores["flicker"].mean
+
+
+def test_pair_report_has_camera_look_and_their_differences(metric_nets):
+    from cinescene import look
+
+    base, tuned = toy_clip("pan-right", frames=3), toy_clip("tilt-down", "sepia", frames=3)
+    result = metrics.score_pair(metric_nets, base, tuned, prompt="x")
+    cams = {label: result["videos"][label]["camera"] for label in ("base", "tuned")}
+    assert cams["base"]["label"] == "pan-right" and cams["tuned"]["label"] == "tilt-down"
+    assert cams["base"]["calibrated"] is True and len(cams["tuned"]["pairs"]) == 2
+    assert result["difference"]["camera_dy"] == pytest.approx(cams["tuned"]["dy"] - cams["base"]["dy"])
+    assert result["pair"]["look_pair"]["distance"] == pytest.approx(look.look_distance(tuned, base)["distance"])
+    assert result["pair"]["look_pair"]["calibrated"] is True
+    assert not {"camera", "look_pair"} & set(result["uncalibrated"])

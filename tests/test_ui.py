@@ -126,11 +126,13 @@ def test_compare_through_the_api(app_client, still, tmp_path):
     style = lf.save(lf.diffusers_layout(lf.random_lora(tr, lf.STYLE, seed=31)), tmp_path / "cmp-look.safetensors")
     app_client.predict(file=handle_file(str(style)), kind="style", name="cmp-look", description="", strength=1.0,
                        api_name="/import_adapter")
-    base, tuned, table, lpips_plot, clip_plot, notice, report = app_client.predict(
+    base, tuned, table, lpips_plot, clip_plot, camera_plot, notice, report = app_client.predict(
         image=handle_file(str(still)), **{**GEN_DEFAULTS, "style": "cmp-look"}, api_name="/compare")
     assert media.read_video(base).num_frames == media.read_video(tuned).num_frames == 5
     metrics_rows = {row[0]: row for row in table["data"]}
     assert "LPIPS base vs tuned" in metrics_rows and "NO" in metrics_rows["CLIP-SIM text"][-1]
+    assert "camera motion" in metrics_rows and metrics_rows["look distance tuned vs base"][-1] == "yes"
+    assert {row[2] for row in camera_plot["data"]} == {"base dx", "base dy", "tuned dx", "tuned dy"}
     assert "Uncalibrated" in notice
     assert json.loads(open(report).read())["adapters"][0]["name"] == "cmp-look"
 
@@ -188,3 +190,108 @@ def test_a_lan_bind_fixes_the_engine(lan_server, still):
         generate(client, still, memory="model-offload")
     with pytest.raises(AppError, match="cannot ask for compile True"):
         generate(client, still, compile_blocks=True)
+
+
+# -- in-process: the tabs' own functions and the built Blocks, without a server ----------------------------------
+
+
+def test_example_shots_read_prompts_txt(tmp_path):
+    from cinescene.ui import generate
+
+    rows = generate.example_shots()
+    assert [r[0].rsplit("/", 1)[-1] for r in rows] == ["lighthouse.jpg", "neon_street.jpg", "desert_road.jpg"]
+    assert rows[0][1].startswith("The lighthouse beam sweeps")
+    (tmp_path / "a.png").write_bytes(b"")
+    (tmp_path / "prompts.txt").write_text("# comment\ta line\na.png\tfirst\ngone.png\tmissing still\nno tab\n")
+    assert generate.example_shots(tmp_path) == [[str(tmp_path / "a.png"), "first"]]
+    assert generate.example_shots(tmp_path / "nowhere") == []
+
+
+@pytest.fixture(scope="module")
+def built_app(tmp_path_factory):
+    from cinescene import ui
+    from cinescene.adapters import AdapterLibrary
+    from cinescene.settings import ModelSpec
+
+    root = tmp_path_factory.mktemp("inproc")
+    return ui.build_app(ui.AppContext(spec=ModelSpec(model="tiny"), outputs_root=root / "outputs",
+                                      library=AdapterLibrary(root / "loras"), datasets_root=root / "datasets",
+                                      runs_root=root / "runs"))
+
+
+def test_examples_fill_the_shot_and_never_run_the_model(built_app):
+    import gradio as gr
+
+    datasets = {b.elem_id: b for b in built_app.blocks.values() if isinstance(b, gr.Dataset)}
+    assert set(datasets) == {"gen-examples", "cmp-examples"}
+    for prefix, dataset in datasets.items():
+        assert len(dataset.samples) == 3 and dataset.samples[0][1].startswith("The lighthouse beam")
+        triggered = [fn for fn in built_app.fns.values() if any(t[0] == dataset._id for t in fn.targets)]
+        # One event, which only copies the example into the inputs; nothing is chained after it.
+        assert [fn.api_name for fn in triggered] == [f"{prefix.split('-')[0]}_load_example"]
+        assert not [fn for fn in built_app.fns.values() if fn.trigger_after == triggered[0]._id]
+    # The only events that generate are the buttons'.
+    runs = {fn.api_name: fn for fn in built_app.fns.values() if fn.api_name in ("generate", "compare")}
+    buttons = {b._id for b in built_app.blocks.values() if getattr(b, "elem_id", None) in ("gen-run", "cmp-run")}
+    assert all({t[0] for t in fn.targets} <= buttons for fn in runs.values())
+
+
+def test_train_tab_offers_the_validation_score(built_app):
+    import gradio as gr
+
+    radio = next(b for b in built_app.blocks.values() if getattr(b, "elem_id", None) == "train-val-score")
+    assert isinstance(radio, gr.Radio) and radio.value == "lpips"
+    assert [c[1] for c in radio.choices] == ["lpips", "look"]
+
+
+def test_make_the_demo_dataset_picks_a_free_name(tmp_path):
+    from cinescene.settings import ModelSpec
+    from cinescene.toy import footage
+    from cinescene.training.dataset import scan
+    from cinescene.ui import AppContext
+    from cinescene.ui.train_tab import make_demo_dataset
+
+    ctx = AppContext(spec=ModelSpec(model="tiny"), datasets_root=tmp_path / "datasets")  # not there yet
+    status, update = make_demo_dataset(ctx)
+    assert update["value"] == "toy-demo" and "toy-demo" in update["choices"] and "**toy-demo**" in status
+    assert f"{footage.DEMO.clips} clips and {footage.DEMO.stills} stills" in status
+    found = scan(tmp_path / "datasets" / "toy-demo", stage="motion", window=17, val_fraction=0.1)
+    assert len(found.train) + len(found.validation) == footage.DEMO.clips + footage.DEMO.stills
+    _, again = make_demo_dataset(ctx)
+    assert again["value"] == "toy-demo-2" and again["choices"] == ["toy-demo", "toy-demo-2"]
+
+
+def test_camera_plot_frames():
+    from cinescene.ui.compare_tab import camera_frames
+
+    def video(pairs):
+        return {"camera": {"dx": 0.0, "dy": 0.0, "zoom": 1.0, "label": "static", "pairs": pairs, "calibrated": True}}
+
+    result = {"videos": {"base": video([[1.0, 0.5, 1.0], [2.0, 0.25, 1.0]]), "tuned": video([[-1.0, 0.0, 1.0]] * 2)},
+              "pair": {}}
+    frame = camera_frames(result)
+    base_dx = frame[frame.series == "base dx"]
+    assert base_dx.frame.tolist() == [1, 2] and base_dx.value.tolist() == [1.0, 2.0]  # pair (t-1, t) at frame t
+    assert frame[frame.series == "base dy"].value.tolist() == [0.5, 0.25]
+    assert set(frame.series) == {"base dx", "base dy", "tuned dx", "tuned dy"}
+
+
+def test_train_status_shows_the_followed_score_and_the_look(monkeypatch):
+    from cinescene.settings import ModelSpec
+    from cinescene.training import log
+    from cinescene.training.runs import RunStatus
+    from cinescene.ui import AppContext
+    from cinescene.ui.train_tab import VALIDATION_HEADERS, poll
+
+    events = [{"type": "stage_start", "stage": "style", "steps": 10},
+              {"type": "validation", "step": 2, "lpips": 0.5, "lpips_std": 0.1, "clip_text": 0.2, "look": 120.0,
+               "look_std": 8.0, "camera_dx": 1.5, "camera_dy": -0.25, "camera_zoom": 1.001, "val_score": "look",
+               "best": True, "items": 1, "seeds": 2, "calibrated": False},
+              {"type": "validation", "step": 4, "lpips": 0.4, "clip_text": 0.2, "best": False}]  # an older log
+    ctx = AppContext(spec=ModelSpec(model="tiny"))
+    monkeypatch.setattr(ctx.runs, "status", lambda: RunStatus("t", True, None, log.progress(events), events, ""))
+    text, _, validations, *_ = poll(ctx)
+    assert "step 2, mean look distance 120.0000 ± 8.0000" in text
+    assert len(validations[0]) == len(VALIDATION_HEADERS)
+    assert validations[0][3:5] == ["120.0000 ± 8.0000", "+1.50, -0.25, 1.0010"]
+    assert validations[1][3:5] == ["n/a", "n/a"]

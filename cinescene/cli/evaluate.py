@@ -27,7 +27,10 @@ def add_parsers(sub: Any) -> None:
     add_sample_args(p)
     add_adapter_args(p)
     add_metrics_args(p)
-    p.add_argument("--out", required=True, help="folder: base.mp4, tuned.mp4, side_by_side.mp4, metrics.json")
+    p.add_argument("--out", required=True,
+                   help="folder: base.mp4, tuned.mp4, side_by_side.mp4, metrics.json, per_frame.csv")
+    p.add_argument("--reference", default=None,
+                   help="a reference clip: adds both videos' look distance to it and LPIPS against it")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_compare)
 
@@ -36,6 +39,8 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("other", nargs="?", default=None, help="a second video: adds paired LPIPS and differences")
     p.add_argument("--prompt", default=None, help="for CLIP-SIM text")
     p.add_argument("--image", default=None, help="the input still, for CLIP-SIM image")
+    p.add_argument("--reference", default=None,
+                   help="a reference clip: adds the look distance to it (colour grade) and LPIPS against it")
     add_metrics_args(p)
     p.set_defaults(func=cmd_metrics)
 
@@ -69,11 +74,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     lib = library(args)
     sampler.validate_settings(settings, lib)
     image = media.load_image(args.image)
+    reference = media.read_video(args.reference).frames if args.reference else None
     networks = metrics.get_networks(metrics_config(args, spec.model))
     model = loading.get_model(spec)
     bars = ProgressBars(enabled=not args.quiet)
     try:
-        result = compare.compare(model, image, settings, out, lib, networks, on_event=bars)
+        result = compare.compare(model, image, settings, out, lib, networks, on_event=bars, reference=reference)
     finally:
         bars.close()
     for row in compare.metrics_table(result.metrics):
@@ -89,15 +95,19 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     first = media.read_video(args.video)
     second = media.read_video(args.other) if args.other else None
     image = media.load_image(args.image) if args.image else None
+    reference = media.read_video(args.reference).frames if args.reference else None
     if second is not None:
         # Checked before loading the networks: a clear answer, fast.
         metrics.check_same_shape(first.frames.shape, second.frames.shape)
     networks = metrics.get_networks(metrics_config(args))
     if second is None:
-        result = metrics.report(networks, {"a": metrics.score_video(networks, first.frames, args.prompt, image)})
+        result = metrics.report(networks, {"a": metrics.score_video(networks, first.frames, args.prompt, image,
+                                                                    reference)})
     else:
-        result = metrics.score_pair(networks, first.frames, second.frames, args.prompt, image, labels=("a", "b"))
-    result["files"] = {"a": args.video, **({"b": args.other} if args.other else {})}
+        result = metrics.score_pair(networks, first.frames, second.frames, args.prompt, image, labels=("a", "b"),
+                                    reference=reference)
+    result["files"] = {"a": args.video, **({"b": args.other} if args.other else {}),
+                       **({"reference": args.reference} if args.reference else {})}
     print(json.dumps(result, indent=2))
     warn_uncalibrated(result)
     return 0

@@ -32,9 +32,10 @@ class TrainProgress:
         if kind == "validation" and self.bars.enabled:
             samples = len(event.get("scores") or [None])
             best = " (best)" if event["best"] else ""
+            look = f", look distance {mean_sd(event, 'look')}" if event.get("look") is not None else ""
             self.bars.write(f"validation at step {event['step']} ({samples} samples): "
-                            f"LPIPS {mean_sd(event, 'lpips')}, CLIP-SIM {mean_sd(event, 'clip_text')}{best}"
-                            f"{'' if event.get('calibrated') else ' [uncalibrated]'}")
+                            f"LPIPS {mean_sd(event, 'lpips')}, CLIP-SIM {mean_sd(event, 'clip_text')}{look}{best}"
+                            f"{'' if event.get('calibrated') else ' [uncalibrated LPIPS/CLIP]'}")
         elif kind in ("early_stop", "stopped", "done", "stage_done"):
             self.bars.close()
 

@@ -17,6 +17,7 @@ METHODS = ("lora", "full")
 LR_SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup")
 MIXED_PRECISION = ("auto", "bf16", "fp16", "no")
 TIMESTEP_SAMPLING = ("uniform", "logit_normal")
+VAL_SCORES = ("lpips", "look")  # what early stopping follows; both are lower-is-better means over the samples
 
 
 def _f(default: Any, help: str | None = None, **meta: Any) -> Any:
@@ -72,7 +73,10 @@ class TrainConfig:
     val_steps: int = _f(20, "denoising steps of a validation sample")
     val_guidance: float = _f(5.0, "guidance of a validation sample")
     patience: int = _f(5, "early stopping patience, in validations")
-    min_delta: float = _f(0.001, "smallest gain in mean validation LPIPS that counts")
+    val_score: str = _f("lpips", "what early stopping and the best weights follow: lpips (mean LPIPS to the "
+                                 "held-out clips) or look (mean look distance to them: their colour grade, no "
+                                 "network weights needed)", choices=VAL_SCORES)
+    min_delta: float = _f(0.001, "smallest gain in the validation score (--val-score) that counts")
     early_stopping: bool = _f(True, "stop when validation stops improving, keeping the best weights")
     metric_weights: str | None = _f(None, "validation metric weights (default: random on tiny)",
                                     choices=METRIC_WEIGHTS)
@@ -83,6 +87,7 @@ class TrainConfig:
     loras_dir: str = _f("loras", "adapter library", flag="--loras")
     models_dir: str = _f("models", "where full fine-tunes are written")
     overwrite: bool = _f(False, "replace an adapter or model of the same name in the library")
+    description: str | None = _f(None, "the published adapter's description (default: 'trained by cinescene on DATA')")
     resume: bool = _f(False, "continue from the latest checkpoint")
     # Memory.
     fp8_base: bool = _f(False, "store the frozen transformer in fp8 (layerwise casting), compute in bf16")
@@ -143,7 +148,8 @@ def validate(c: TrainConfig) -> None:
         (not (c.method == "full" and c.stage == "both"), "full fine-tuning trains one stage at a time"),
         (1 <= c.rank <= 256, "rank must be between 1 and 256"),
         (c.alpha > 0, "alpha must be positive"),
-        (0 < c.learning_rate < 1, "learning rate must be between 0 and 1"),
+        # 0 is allowed: a run at learning rate 0 is the control that shows what training itself changed.
+        (0 <= c.learning_rate < 1, "learning rate must be at least 0 and below 1"),
         (len(c.adam_betas) == 2 and all(0 <= b < 1 for b in c.adam_betas), "adam betas must be two values in [0, 1)"),
         (c.weight_decay >= 0, "weight decay must be at least 0"),
         (c.lr_scheduler in LR_SCHEDULERS, f"lr scheduler must be one of {', '.join(LR_SCHEDULERS)}"),
@@ -163,6 +169,7 @@ def validate(c: TrainConfig) -> None:
          "validation items must be between 1 and 64 and seeds between 1 and 16"),
         (not (c.method == "full" and c.fp8_base), "fp8 storage is for a frozen base; full fine-tuning trains it"),
         (c.patience >= 1 and c.min_delta >= 0, "patience must be at least 1 and min_delta at least 0"),
+        (c.val_score in VAL_SCORES, f"validation score must be one of {', '.join(VAL_SCORES)}"),
         (c.checkpoint_every >= 1 and c.keep_checkpoints >= 1, "checkpoint interval and count must be at least 1"),
     ]
     for ok, message in checks:

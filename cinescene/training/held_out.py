@@ -2,12 +2,15 @@
 
 Each validation samples several held-out items with several seeds, so a
 decision rests on more than one clip and one noise draw. The mean LPIPS against
-the clips drives early stopping (lower is closer to the crew's own footage);
-CLIP-SIM to each caption is reported beside it, and both come with their spread.
+the clips drives early stopping (lower is closer to the crew's own footage), or,
+with ``val_score = "look"``, the mean look distance to them (their colour grade,
+measured without network weights). CLIP-SIM to each caption, the look distance
+and each sample's camera motion are reported beside it, the means with their spread.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -38,16 +41,26 @@ def validate(model: LoadedModel, cache: LatentCache, samples: list[Sample], conf
             one, path = sample_and_score(model, cache, sample, config, accelerator,
                                          video_path if not scores else None, seed)
             video = path or video
-            scores.append({"item": sample.label, "seed": seed, "lpips": one["lpips"], "clip_text": one["clip_text"]})
-    lpips = np.array([s["lpips"] for s in scores])
-    clip = np.array([s["clip_text"] for s in scores])
+            scores.append({"item": sample.label, "seed": seed, "lpips": one["lpips"], "clip_text": one["clip_text"],
+                           "look": one["look"], "camera": one["camera"]})
     spread = {"ddof": 1} if len(scores) > 1 else {}
-    summary = {
-        "lpips": float(lpips.mean()), "lpips_std": float(lpips.std(**spread)),
-        "clip_text": float(clip.mean()), "clip_text_std": float(clip.std(**spread)),
-        "items": len(samples), "seeds": config.val_seeds, "scores": scores, "calibrated": one["calibrated"],
-    }
+    summary: dict[str, Any] = {}
+    for name in ("lpips", "clip_text", "look"):
+        values = np.array([s[name] for s in scores])
+        summary.update({name: float(values.mean()), f"{name}_std": float(values.std(**spread))})
+    for key in ("dx", "dy", "zoom"):
+        summary[f"camera_{key}"] = float(np.mean([s["camera"][key] for s in scores]))
+    summary.update({"val_score": config.val_score, "items": len(samples), "seeds": config.val_seeds,
+                    "scores": scores, "calibrated": one["calibrated"]})
     return summary, video
+
+
+def score(summary: dict[str, Any], config: TrainConfig) -> float:
+    """The number early stopping follows (lower is better): the mean LPIPS or look distance of a validation.
+
+    A best recorded without it (a checkpoint from before the look was measured) counts as beaten.
+    """
+    return float(summary.get(config.val_score, math.inf))
 
 
 def sample_and_score(model: LoadedModel, cache: LatentCache, sample: Sample, config: TrainConfig, accelerator: Any,
@@ -76,5 +89,9 @@ def sample_and_score(model: LoadedModel, cache: LatentCache, sample: Sample, con
         lpips = metrics.lpips_pair(networks, generated, reference[:generated.shape[0]])
         text = metrics.clip_text_features(networks, sample.item.caption)
         clip = (metrics.clip_image_features(networks, generated) @ text).mean().item()
+    look = metrics.look_to(generated, reference).values["distance"]
+    motion = metrics.camera_motion(generated).values
     video = media.write_video(generated, video_path) if video_path is not None else None
-    return {"lpips": lpips.mean, "clip_text": clip, "calibrated": networks.lpips_calibrated}, video
+    return {"lpips": lpips.mean, "clip_text": clip, "look": look,
+            "camera": {key: motion[key] for key in ("dx", "dy", "zoom", "label")},
+            "calibrated": networks.lpips_calibrated}, video

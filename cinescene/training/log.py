@@ -56,7 +56,8 @@ def mean_sd(event: dict[str, Any], metric: str) -> str:
 
 
 def progress(events: list[dict[str, Any]]) -> dict[str, Any]:
-    """Where a run stands: stage, step of total, last loss, ETA, best validation (mean, spread), state."""
+    """Where a run stands: stage, step of total, last loss, ETA, best validation (means, spreads, the score
+    early stopping follows), state."""
     state: dict[str, Any] = {"state": "not started", "stage": None, "step": 0, "total": 0, "loss": None,
                              "eta_seconds": None, "best": None, "validation_video": None, "checkpoint": None,
                              "adapter": None, "error": None}
@@ -76,7 +77,9 @@ def progress(events: list[dict[str, Any]]) -> dict[str, Any]:
             state["validation_video"] = event.get("video")
             if event.get("best"):
                 state["best"] = {"step": event["step"], "lpips": event.get("lpips"),
-                                 "lpips_std": event.get("lpips_std"), "samples": len(event.get("scores") or [None])}
+                                 "lpips_std": event.get("lpips_std"), "look": event.get("look"),
+                                 "look_std": event.get("look_std"), "val_score": event.get("val_score", "lpips"),
+                                 "samples": len(event.get("scores") or [None])}
         elif kind == "checkpoint":
             state["checkpoint"] = event.get("path")
         elif kind in ("stopped", "early_stop", "done", "failed"):

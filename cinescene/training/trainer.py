@@ -381,7 +381,7 @@ class Trainer:
                 model, cache, samples, self.config, self.accelerator,
                 _ensure(run_dir / "validation") / f"step_{state['step']:07d}.mp4")
             best = state["best"]
-            improved = best is None or scores["lpips"] < best["lpips"] - c.min_delta
+            improved = best is None or held_out.score(scores, c) < held_out.score(best, c) - c.min_delta
             summary = {k: v for k, v in scores.items() if k != "scores"}
             if improved:
                 state["best"] = {"step": state["step"], **summary}
@@ -454,7 +454,7 @@ class Trainer:
             return name  # killed after publishing, before marking the stage finished
         info = self.library.add(canonical, stage, name=name, base_model=c.model, transformer=transformer,
                                 overwrite=True, alpha=c.alpha, trained_on=dataset.summary(), extra=extra,
-                                description=f"trained by cinescene on {Path(c.data).name}")
+                                description=c.description or f"trained by cinescene on {Path(c.data).name}")
         return info.name
 
     def _published_already(self, name: str, stage: str, canonical: dict[str, torch.Tensor]) -> bool:

@@ -6,6 +6,7 @@ import dataclasses
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -19,6 +20,7 @@ from ..settings import (
     MAX_PROMPT_CHARS,
     MEMORY_CHOICES,
     PRESETS,
+    TOY,
     AdapterChoice,
     ModelSpec,
     SampleSettings,
@@ -56,6 +58,7 @@ SHOT_FIELDS = ("image", "prompt", "negative_prompt", "preset", "frames", "steps"
 ENGINE_INPUTS = {"memory": "memory", "fp8": "fp8", "attention": "attention", "compile_blocks": "compile",
                  "vae_tiling": "vae_tiling"}
 assert set(ENGINE_INPUTS.values()) == set(deploy.ENGINE_FIELDS)
+ASSETS = Path(__file__).resolve().parents[2] / "assets"  # the example stills and prompts.txt, beside the package
 
 
 def shot_inputs(ctx: AppContext, prefix: str, generations: int = 1) -> ShotInputs:
@@ -133,6 +136,38 @@ def shot_inputs(ctx: AppContext, prefix: str, generations: int = 1) -> ShotInput
                   speed, cache, cache_threshold, memory, fp8, attention, compile_blocks, vae_tiling]
     assert len(components) == len(SHOT_FIELDS)
     return ShotInputs(image, prompt, style, motion, speed, components)
+
+
+def example_shots(folder: Path = ASSETS) -> list[list[str]]:
+    """[still path, prompt] rows from ``folder/prompts.txt`` (``FILE<TAB>PROMPT`` lines, ``#`` comments).
+
+    A missing file or still gives fewer examples, not an error: an installed package may ship without assets.
+    """
+    listing = folder / "prompts.txt"
+    if not listing.is_file():
+        return []
+    rows = []
+    for line in listing.read_text(encoding="utf-8").splitlines():
+        name, sep, prompt = line.partition("\t")
+        if line.startswith("#") or not sep or not prompt.strip() or not (folder / name.strip()).is_file():
+            continue
+        rows.append([str(folder / name.strip()), prompt.strip()])
+    return rows
+
+
+def shot_examples(shot: ShotInputs, prefix: str, model: str = "") -> gr.Examples | None:
+    """Example stills and prompts under a tab's shot inputs; a click fills the form and runs nothing.
+
+    The toy model gets the toy stills (``assets/toy``): shapes with prompts in its vocabulary.
+    """
+    rows = example_shots(ASSETS / "toy" if model == TOY else ASSETS)
+    if not rows:
+        return None
+    # Never cached and never run on click: each would be a generation on the GPU queue for whoever clicks.
+    return gr.Examples(rows, inputs=[shot.image, shot.prompt], cache_examples=False, run_on_click=False,
+                       label="Examples (stills from assets/)", elem_id=f"{prefix}-examples",
+                       example_labels=[Path(path).stem.replace("_", " ") for path, _ in rows],
+                       api_name=f"{prefix}_load_example")
 
 
 def adapter_choices(style: str | None, style_strength: float, motion: str | None, motion_strength: float,
@@ -273,6 +308,7 @@ def generate_tab(ctx: AppContext) -> ShotInputs:
         with gr.Column(scale=1):
             shot = shot_inputs(ctx, "gen", generations=1)
             run = gr.Button("Generate", variant="primary", elem_id="gen-run")
+            shot_examples(shot, "gen", ctx.spec.model)
         with gr.Column(scale=1):
             video = gr.Video(label="Result", elem_id="gen-video", autoplay=True, loop=True)
             record = gr.JSON(label="Record (written beside the video)", elem_id="gen-record")

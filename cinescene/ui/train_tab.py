@@ -12,22 +12,26 @@ import pandas as pd
 
 from ..errors import CinesceneError, InputError
 from ..names import check_plain_name
+from ..toy import footage
 from ..training import archive
 from ..training import config as train_config
 from ..training.dataset import scan
 from ..training.log import mean_sd
 from .common import AppContext, named_handler, user_error
 
-VALIDATION_HEADERS = ["step", "LPIPS (mean ± sd)", "CLIP-SIM (mean ± sd)", "samples", "best", "calibrated"]
+VALIDATION_HEADERS = ["step", "LPIPS (mean ± sd)", "CLIP-SIM (mean ± sd)", "look distance (mean ± sd)",
+                      "camera dx, dy (px/frame), zoom", "samples", "best", "calibrated"]
+SCORE_NAMES = {"lpips": "mean LPIPS", "look": "mean look distance"}
+DEMO_NAME = "toy-demo"  # the demo dataset's folder; toy-demo-2, -3 ... when it is taken
 # The TrainConfig fields the tab offers (its API's parameters after ``dataset``), with their labels; every
 # other setting keeps its TrainConfig default. Types, defaults and checks come from TrainConfig itself.
 FORM = {"stage": "Stage", "name": "Adapter name", "style_adapter": "Frozen style adapter (motion stage only)",
         "rank": "Rank", "alpha": "Alpha", "learning_rate": "Learning rate", "steps": "Steps per stage",
         "grad_accum": "Gradient accumulation", "val_every": "Validate every", "patience": "Early-stopping patience",
-        "window": "Motion window (4k+1 frames)"}
+        "window": "Motion window (4k+1 frames)", "val_score": "Early stopping follows"}
 ELEM_IDS = {"val_every": "train-val"}  # the rest are train-<field>
 LAYOUT = (("stage",), ("name",), ("style_adapter",), ("rank", "alpha", "learning_rate"),
-          ("steps", "grad_accum", "window"), ("val_every", "patience"))
+          ("steps", "grad_accum", "window"), ("val_every", "patience"), ("val_score",))
 
 
 def dataset_choices(ctx: AppContext) -> list[str]:
@@ -44,6 +48,26 @@ def upload_dataset(ctx: AppContext, file: str | None) -> tuple[str, Any]:
     except CinesceneError as err:
         raise user_error(err) from None
     return f"Extracted **{folder.name}**.", gr.update(choices=dataset_choices(ctx), value=folder.name)
+
+
+def make_demo_dataset(ctx: AppContext) -> tuple[str, Any]:
+    """Write the toy demo dataset (``footage.DEMO``) into a new folder of the datasets root and select it."""
+    try:
+        root = ctx.datasets_root
+        root.mkdir(parents=True, exist_ok=True)
+        name, number = DEMO_NAME, 1
+        while (root / name).exists():
+            number += 1
+            name = f"{DEMO_NAME}-{number}"
+        entries = footage.make_dataset(root / name, footage.DEMO)
+    except OSError as err:  # a read-only or full disk: say so in one line, not as a traceback
+        raise user_error(CinesceneError(f"cannot write the demo dataset into {ctx.datasets_root}: {err}")) from None
+    except CinesceneError as err:
+        raise user_error(err) from None
+    clips = sum(1 for e in entries if e["kind"] == "clip")
+    look, move = footage.DEMO.looks[0], footage.DEMO.moves[0]
+    return (f"Made **{name}**: {clips} clips and {len(entries) - clips} stills of toy footage with the "
+            f"{look} look and a {move} camera move.", gr.update(choices=dataset_choices(ctx), value=name))
 
 
 def form_values(values: dict[str, Any]) -> dict[str, Any]:
@@ -105,7 +129,9 @@ def poll(ctx: AppContext) -> tuple[Any, ...]:
              f"step {p['step']} of {p['total']}{eta}"
              + (f", loss {p['loss']:.4f}" if p.get("loss") is not None else "")]
     if p.get("best"):
-        lines.append(f"best validation so far: step {p['best']['step']}, mean LPIPS {mean_sd(p['best'], 'lpips')}")
+        score = p["best"].get("val_score") or "lpips"
+        lines.append(f"best validation so far: step {p['best']['step']}, {SCORE_NAMES.get(score, score)} "
+                     f"{mean_sd(p['best'], score)}")
     if p.get("checkpoint"):
         lines.append(f"last checkpoint: `{p['checkpoint']}`")
     if p.get("adapter") and p["state"] == "done":
@@ -115,11 +141,18 @@ def poll(ctx: AppContext) -> tuple[Any, ...]:
     losses = pd.DataFrame([{"step": e["step"], "loss": e["loss"], "stage": e.get("stage", "")}
                            for e in status.events if e.get("type") == "step"], columns=["step", "loss", "stage"])
     validations = [[e["step"], mean_sd(e, "lpips"), mean_sd(e, "clip_text"),
+                    mean_sd(e, "look") if e.get("look") is not None else "n/a", _camera(e),
                     f"{e.get('items', 1)} x {e.get('seeds', 1)} seeds", "yes" if e.get("best") else "",
                     "yes" if e.get("calibrated") else "no"] for e in status.events if e.get("type") == "validation"]
     video = p.get("validation_video") if p.get("validation_video") and Path(p["validation_video"]).is_file() else None
     finished = p["state"] in ("done", "stopped", "stopped early", "failed") and not status.running
     return "  \n".join(lines), losses, validations, video, p.get("checkpoint") or "", finished
+
+
+def _camera(event: dict[str, Any]) -> str:
+    if event.get("camera_dx") is None:
+        return "n/a"  # a log from before camera motion was measured
+    return f"{event['camera_dx']:+.2f}, {event['camera_dy']:+.2f}, {event['camera_zoom']:.4f}"
 
 
 def form_widget(ctx: AppContext, name: str) -> Any:
@@ -150,7 +183,8 @@ def train_tab(ctx: AppContext, refresh_adapters: Any, refreshed: list[Any]) -> N
                                       elem_id="train-dataset", allow_custom_value=True)
                 upload = gr.File(label="…or upload a .zip", file_types=[".zip"], type="filepath",
                                  elem_id="train-zip")
-            upload_status = gr.Markdown()
+            demo = gr.Button("Make the demo dataset", size="sm", elem_id="train-demo")
+            upload_status = gr.Markdown(elem_id="train-dataset-status")
             widgets: dict[str, Any] = {}
             for row in LAYOUT:
                 with gr.Row():
@@ -172,6 +206,7 @@ def train_tab(ctx: AppContext, refresh_adapters: Any, refreshed: list[Any]) -> N
         return upload_dataset(ctx, file)
 
     upload.upload(_upload, inputs=upload, outputs=[upload_status, dataset], api_name="upload_dataset")
+    demo.click(lambda: make_demo_dataset(ctx), outputs=[upload_status, dataset], api_name="make_demo_dataset")
 
     def _start(values: dict[str, Any], progress: Any) -> tuple[str, bool]:
         dataset_name = values.pop("dataset")

@@ -11,6 +11,7 @@ import torch
 
 from cinescene import loading, media, sampler, slots
 from cinescene.adapters import AdapterLibrary
+from cinescene.errors import InputError
 from cinescene.settings import ModelSpec, SampleSettings
 from cinescene.training import config as train_config
 from cinescene.training import held_out
@@ -21,6 +22,8 @@ from cinescene.training.trainer import Trainer
 
 from conftest import files_under
 from footage import make_dataset
+
+CAMERA = {"dx": 0.0, "dy": 0.0, "zoom": 1.0, "label": "static"}  # what a scripted validation sample reports
 
 
 @pytest.fixture(scope="module")
@@ -213,6 +216,10 @@ def test_early_stopping_fires_on_a_plateau(tmp_path, dataset):
         assert e["lpips"] == pytest.approx(np.mean(lpips)) and e["lpips_std"] == pytest.approx(np.std(lpips, ddof=1))
         assert e["clip_text"] == pytest.approx(np.mean([s["clip_text"] for s in e["scores"]]))
         assert len(set(lpips)) > 1  # different items and seeds, different shots
+        # Look distance and camera motion are recorded whatever early stopping follows.
+        assert e["val_score"] == "lpips" and e["look"] == pytest.approx(np.mean([s["look"] for s in e["scores"]]))
+        assert all(s["look"] > 0 and s["camera"]["label"] for s in e["scores"])
+        assert e["camera_dx"] == pytest.approx(np.mean([s["camera"]["dx"] for s in e["scores"]]))
     assert any(e["type"] == "early_stop" for e in events)
     sidecar = json.loads((tmp_path / "loras" / "style" / "t.json").read_text())
     assert sidecar["extra"]["best_step"] == 1 and "lpips_std" in sidecar["extra"]["validation"]
@@ -230,7 +237,8 @@ def test_early_stopping_follows_the_mean_not_the_first_sample(tmp_path, dataset,
         calls.append((sample.label, seed))
         if video_path is not None:
             video_path.write_bytes(b"")
-        return {"lpips": 1.0 - 0.1 * k if first else 0.5 + 0.1 * k, "clip_text": 0.0, "calibrated": False}, video_path
+        return {"lpips": 1.0 - 0.1 * k if first else 0.5 + 0.1 * k, "clip_text": 0.0, "look": 1.0,
+                "camera": CAMERA, "calibrated": False}, video_path
 
     monkeypatch.setattr(held_out, "sample_and_score", scripted)
     events = []
@@ -241,6 +249,40 @@ def test_early_stopping_follows_the_mean_not_the_first_sample(tmp_path, dataset,
     assert [e["lpips"] for e in validations] == pytest.approx([(0.9 + 3 * 0.6) / 4, (0.8 + 3 * 0.7) / 4,
                                                                (0.7 + 3 * 0.8) / 4])
     assert len(calls) == 12
+
+
+@pytest.mark.parametrize("val_score, best", [("look", [True, False, False]), ("lpips", [True, True, True, True])])
+def test_val_score_look_makes_early_stopping_follow_the_look_distance(tmp_path, dataset, monkeypatch, val_score,
+                                                                     best):
+    # Scripted scores where the two disagree: LPIPS improves at every validation, the look distance worsens.
+    calls = []
+
+    def scripted(model, cache, sample, cfg, accelerator, video_path, seed):
+        k = len(calls) // 2 + 1  # the validation this call belongs to (one held-out item x 2 seeds)
+        calls.append(seed)
+        if video_path is not None:
+            video_path.write_bytes(b"")
+        return {"lpips": 1.0 - 0.1 * k, "clip_text": 0.0, "look": 100.0 + 10 * k, "camera": CAMERA,
+                "calibrated": False}, video_path
+
+    monkeypatch.setattr(held_out, "sample_and_score", scripted)
+    events = []
+    _, result = run(config(tmp_path, dataset, steps=4, val_every=1, patience=2, min_delta=0.0, val_items=1,
+                           val_score=val_score), events)
+    validations = [e for e in events if e["type"] == "validation"]
+    assert [e["best"] for e in validations] == best
+    assert [e["look"] for e in validations] == [110.0, 120.0, 130.0, 140.0][:len(best)]
+    stage = result.stages[0]
+    if val_score == "look":
+        assert (stage.stopped, stage.steps_done, stage.best_step) == ("early_stop", 3, 1)
+        assert stage.best_scores["look"] == 110.0 and stage.best_scores["val_score"] == "look"
+    else:
+        assert (stage.stopped, stage.steps_done, stage.best_step) == ("finished", 4, 4)
+
+
+def test_val_score_is_checked():
+    with pytest.raises(InputError, match="validation score must be one of lpips, look"):
+        train_config.build(data="x", name="t", val_score="fvd")
 
 
 def test_resume_continues_bit_for_bit(tmp_path, dataset):
