@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from cinescene import adapters, deploy, loading, metrics, outputs, ui
     from cinescene.metrics import MetricsConfig
-    from cinescene.settings import TINY
+    from cinescene.settings import TINY, TOY
 
     try:
         spec = model_spec(args)
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     model = spec.model
-    limits = deploy.limits_for(deployment, tiny=model == TINY)
+    limits = deploy.limits_for(deployment, tiny=model in (TINY, TOY))
     if limits.zero_gpu is not None:
         tuned = {"max_seconds": args.zero_gpu_max_seconds, "tflops": args.zero_gpu_tflops}
         limits = dataclasses.replace(limits, zero_gpu=dataclasses.replace(
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     context = ui.AppContext(
         spec=spec, outputs_root=outputs_root, library=adapters.AdapterLibrary(args.loras),
         metrics=MetricsConfig(weights=metrics.weights_for(model, args.metric_weights)),
-        banner=ui.tiny_banner(auto_chosen=args.model is None) if model == TINY else None,
+        banner=ui.model_banner(model, auto_chosen=args.model is None),
         datasets_root=Path(args.datasets), runs_root=Path(args.runs), limits=limits, engine_fixed=fixed,
     )
     demo = ui.build_app(context)

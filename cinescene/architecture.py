@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from .errors import InputError, ModelNotFoundError
-from .settings import HUB_480P, HUB_720P, PRESETS, TINY, ModelDefaults
+from .settings import HUB_480P, HUB_720P, PRESETS, TINY, TOY, ModelDefaults
 
 PARTS = ("transformer", "vae", "text_encoder", "image_encoder")
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -58,7 +58,56 @@ TINY_IMAGE_ENCODER = dict(
 TINY_CONFIGS = {"transformer": TINY_TRANSFORMER, "vae": TINY_VAE, "text_encoder": TINY_TEXT_ENCODER,
                 "image_encoder": TINY_IMAGE_ENCODER}
 
+# Toy configs: small enough to train on two CPU cores in under 45 minutes (scripts/train_toy_model.py), large
+# enough to learn toy footage at 64 x 112. The same structure as the real model: image cross-attention, 36 input
+# channels, the VAE's 4x temporal and 8x spatial strides, 2x2 patches. The trained folder's own config files
+# (cinescene/toy/model) are what loading reads; these are what the script builds it from.
+TOY_TRANSFORMER = dict(
+    patch_size=(1, 2, 2),
+    num_attention_heads=4,
+    attention_head_dim=32,
+    in_channels=36,
+    out_channels=16,
+    text_dim=64,  # = TOY_TEXT_ENCODER d_model
+    freq_dim=256,
+    ffn_dim=512,
+    num_layers=6,
+    cross_attn_norm=True,
+    qk_norm="rms_norm_across_heads",
+    image_dim=64,  # = TOY_IMAGE_ENCODER hidden_size
+    added_kv_proj_dim=128,  # = heads x head_dim
+    rope_max_seq_len=1024,
+)
+TOY_VAE = dict(base_dim=16, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=1, temperal_downsample=[False, True, True])
+# vocab_size: one token per word of the toy captions (toy.base_model.vocabulary; a word-level tokenizer).
+TOY_TEXT_ENCODER = dict(vocab_size=40, d_model=64, d_kv=16, d_ff=128, num_layers=2, num_heads=4,
+                        relative_attention_num_buckets=32, relative_attention_max_distance=128, dropout_rate=0.0)
+TOY_IMAGE_ENCODER = dict(hidden_size=64, projection_dim=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, image_size=32, patch_size=4)
+TOY_CONFIGS = {"transformer": TOY_TRANSFORMER, "vae": TOY_VAE, "text_encoder": TOY_TEXT_ENCODER,
+               "image_encoder": TOY_IMAGE_ENCODER}
+
 _SHIPPED_DIR = Path(__file__).resolve().parent / "shipped_configs"
+TOY_FOLDER = Path(__file__).resolve().parent / "toy" / "model"
+# A model folder may say how it wants to be sampled (the toy model does): {"sampling": {"preset", "steps", ...}}.
+SAMPLING_FILE = "cinescene.json"
+
+
+def location(model: str) -> str:
+    """Where a named model lives: ``toy`` is the folder cinescene ships; anything else is itself."""
+    return str(TOY_FOLDER) if model == TOY else model
+
+
+def folder_sampling(model: str) -> dict[str, Any]:
+    """The sampling defaults a model folder states in its ``cinescene.json`` ({} when it states none)."""
+    path = Path(location(model)).expanduser() / SAMPLING_FILE
+    if not path.is_file():
+        return {}
+    try:
+        sampling = json.loads(path.read_text()).get("sampling") or {}
+    except (OSError, ValueError, AttributeError) as err:
+        raise InputError(f"{path} is not readable JSON with a sampling section ({err})") from err
+    return {k: v for k, v in sampling.items() if k in ("preset", "steps", "frames", "guidance", "negative_prompt")}
 _SHIPPED = {HUB_480P: "wan2.1-i2v-14b", HUB_720P: "wan2.1-i2v-14b"}  # one architecture, two resolutions
 
 
@@ -83,6 +132,7 @@ def part_config(model: str, part: str) -> dict[str, Any]:
         raise ValueError(f"unknown model part {part!r}")
     if model == TINY:
         return dict(TINY_CONFIGS[part])
+    model = location(model)
     config = shipped_config(model, part)
     if config is None:
         path = Path(model).expanduser()
@@ -179,7 +229,9 @@ def model_preset(model: str, explicit: str | None = None) -> PresetChoice:
         return PresetChoice(explicit, "--preset")
     if model == TINY:
         return PresetChoice("preview", "tiny model")
-    path = Path(model).expanduser()
+    if stated := folder_sampling(model).get("preset"):
+        return PresetChoice(stated, f"the model folder's {SAMPLING_FILE}")
+    path = Path(location(model)).expanduser()
     if not path.is_dir():
         found = _preset_in(model)
         return PresetChoice(found, "hub id") if found else PresetChoice("480P", "default (the hub id does not say)")
@@ -207,4 +259,5 @@ def defaults_for(model_id: str, preset: str | None = None) -> ModelDefaults:
     if model_id == TINY:
         # Small enough for a CPU to answer in seconds; the pictures are noise anyway.
         return ModelDefaults(preset=choice.name, steps=8, frames=17)
-    return ModelDefaults(preset=choice.name)
+    stated = {k: v for k, v in folder_sampling(model_id).items() if k in ("steps", "frames", "guidance")}
+    return ModelDefaults(preset=choice.name, **stated)

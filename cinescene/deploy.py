@@ -166,7 +166,7 @@ def limits_for(deployment: Deployment, tiny: bool) -> Limits:
                                  "a LoRA run takes hours. Duplicate the Space on dedicated GPU hardware, or run "
                                  "cinescene on your own machine (see docs/deploy.md).",
                       outputs_max_age_hours=2, outputs_max_bytes=2 * 2**30, zero_gpu=ZeroGpu())
-    note = ("This Space runs the tiny model on a CPU: training is limited to 50 steps and 50 MB datasets, enough to "
+    note = ("This Space runs a small model on a CPU: training is limited to 50 steps and 50 MB datasets, enough to "
             "see every part work. Duplicate it with a GPU for real runs (docs/deploy.md).") if tiny else (
             "Shared Space: training is limited to 2000 steps per stage and 2 GB datasets.")
     return Limits(max_upload="200mb", max_dataset_bytes=(50 if tiny else 2048) * 2**20,

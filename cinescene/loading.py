@@ -25,7 +25,7 @@ import torch
 
 from . import architecture, placement
 from .errors import InputError, ModelNotFoundError
-from .settings import HUB_480P, MEMORY_CHOICES, PRESETS, TINY, ModelDefaults, ModelSpec
+from .settings import HUB_480P, MEMORY_CHOICES, PRESETS, TINY, TOY, ModelDefaults, ModelSpec
 from .slots import SlotState
 
 
@@ -35,8 +35,8 @@ class LoadedModel:
 
     pipe: Any  # diffusers.WanImageToVideoPipeline (kept untyped so importing this module stays cheap)
     spec: ModelSpec
-    source: str  # "tiny" | "hub" | "local"
-    model_id: str  # hub id, absolute folder path, or "tiny"
+    source: str  # "tiny" | "toy" | "hub" | "local"
+    model_id: str  # hub id, absolute folder path, "toy" or "tiny"
     device: torch.device
     dtype: torch.dtype  # transformer compute dtype
     defaults: ModelDefaults
@@ -73,11 +73,12 @@ class LoadedModel:
 
 
 def auto_model() -> str:
-    """The model to use when none is named: the real 480P model on a GPU, ``tiny`` otherwise.
+    """The model to use when none is named: the real 480P model on a GPU, the shipped ``toy`` model otherwise.
 
-    A CPU machine must never start a 60 GB download it cannot run anyway.
+    A CPU machine must never start a 60 GB download it cannot run anyway; the toy model makes real
+    (small, synthetic) pictures in seconds there.
     """
-    return HUB_480P if placement.cuda_available() else TINY
+    return HUB_480P if placement.cuda_available() else TOY
 
 
 def build_tiny_pipeline(seed: int = 0) -> Any:
@@ -134,8 +135,11 @@ def load_model(spec: ModelSpec) -> LoadedModel:
         pipe = build_tiny_pipeline(spec.seed)
         source, model_id = "tiny", TINY
     else:
-        source, model_id = _classify(spec.model)
+        # The toy model is a local diffusers folder like any other; only its name is special.
+        source, model_id = _classify(architecture.location(spec.model))
         pipe = _from_pretrained(model_id, source, device)
+        if spec.model == TOY:
+            source, model_id = "toy", TOY  # records and sidecars name it as users do
     pipe.set_progress_bar_config(disable=True)  # cinescene reports progress through its own callback
     if spec.transformer:
         pipe.transformer = load_transformer(spec.transformer, pipe.transformer, device)
@@ -235,13 +239,19 @@ def _classify(model: str) -> tuple[str, str]:
         return "local", str(path.resolve())
     if architecture.HUB_ID.match(model):
         return "hub", model
-    raise InputError(f"model {model!r} is neither an existing folder nor a hub id of the form org/name, nor 'tiny'")
+    raise InputError(f"model {model!r} is neither an existing folder nor a hub id of the form org/name, nor "
+                     "'toy' or 'tiny'")
 
 
 def _from_pretrained(model_id: str, source: str, device: torch.device) -> Any:
+    import transformers
     from diffusers import WanImageToVideoPipeline
+    from diffusers.utils import logging as diffusers_logging
     from huggingface_hub.constants import HF_HUB_CACHE
 
+    # Their loading bars would tear cinescene's own progress bars (and say nothing a user needs).
+    diffusers_logging.disable_progress_bar()
+    transformers.utils.logging.disable_progress_bar()
     compute = placement.compute_dtype(device)
     # The VAE and the CLIP image encoder stay in fp32 as the Wan authors and the
     # diffusers docs recommend: bf16 there costs visible quality for little memory.
@@ -249,7 +259,7 @@ def _from_pretrained(model_id: str, source: str, device: torch.device) -> Any:
     try:
         return WanImageToVideoPipeline.from_pretrained(model_id, dtype=dtypes)
     except (OSError, ValueError, ConnectionError) as err:
-        if source == "local":
+        if source in ("local", "toy"):
             raise InputError(f"could not load the model folder {model_id!r}: {_first_line(err)}") from err
         raise ModelNotFoundError(
             f"could not load model {model_id!r}: it is not a local folder, not in the Hugging Face cache "

@@ -14,6 +14,7 @@ from typing import Any
 HUB_480P = "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"
 HUB_720P = "Wan-AI/Wan2.1-I2V-14B-720P-Diffusers"
 TINY = "tiny"
+TOY = "toy"  # the small Wan trained on toy footage that ships in cinescene/toy/model
 DEFAULT_MODEL = HUB_480P
 
 # Wan's own default negative prompt (Wan2.1 shared_config.py). The model was
@@ -56,6 +57,8 @@ PRESETS: dict[str, Preset] = {
     # Not an official Wan resolution: a small area so the tiny CPU model (and a
     # quick look at a real one) answers in seconds.
     "preview": Preset("preview", 128 * 224, 3.0),
+    # The toy model's own size (it was trained at 64 x 112).
+    "toy": Preset("toy", 64 * 112, 3.0),
 }
 
 

@@ -103,9 +103,10 @@ def free_port() -> int:
 
 
 class AppServer:
-    """``python app.py`` in a subprocess, as a user starts it (no --model: tiny on this CPU machine)."""
+    """``python app.py`` in a subprocess, as a user starts it, on ``model`` (None: no --model, which is toy here)."""
 
-    def __init__(self, outputs: Path, extra_args: list[str] | None = None, env: dict[str, str] | None = None):
+    def __init__(self, outputs: Path, extra_args: list[str] | None = None, env: dict[str, str] | None = None,
+                 model: str | None = "tiny"):
         import subprocess
 
         self.port = free_port()
@@ -118,7 +119,8 @@ class AppServer:
         self._log_fh = open(self.log, "w")
         self.proc = subprocess.Popen(
             [sys.executable, "app.py", "--port", str(self.port), "--outputs", str(outputs), "--loras",
-             str(self.loras), "--datasets", str(self.datasets), "--runs", str(self.runs), *(extra_args or [])],
+             str(self.loras), "--datasets", str(self.datasets), "--runs", str(self.runs),
+             *(["--model", model] if model else []), *(extra_args or [])],
             cwd=ROOT, env=env or subprocess_env(), stdout=self._log_fh, stderr=subprocess.STDOUT,
         )
 

@@ -10,7 +10,7 @@ import browser
 def test_generate_in_the_browser(app_server, still):
     with browser.page() as page:
         page.goto(app_server.url)
-        banner = page.locator("#tiny-banner")
+        banner = page.locator("#model-banner")
         banner.wait_for(timeout=60_000)
         assert "noise" in banner.inner_text()
         page.locator("#gen-image input[type=file]").set_input_files(str(still))
@@ -118,3 +118,34 @@ def test_train_tab_starts_plots_and_stops_with_a_checkpoint(app_server, tmp_path
         expect(page.locator("#train-status")).to_contain_text("stopped", timeout=120_000)
         expect(page.locator("#train-checkpoint input, #train-checkpoint textarea").first).to_have_value(
             __import__("re").compile(r"step_\d+"), timeout=30_000)
+
+
+def test_toy_compare_with_the_demo_adapters_shows_two_videos_and_look_and_camera(tmp_path_factory):
+    """A fresh install on a CPU: no --model (the toy model), the shipped demo adapters, a toy example still."""
+    import shutil
+
+    from conftest import ROOT, AppServer
+
+    root = tmp_path_factory.mktemp("toy-app")
+    server = AppServer(root / "outputs", model=None)
+    shutil.copytree(ROOT / "loras", server.loras)
+    try:
+        server.wait_ready()
+        with browser.page() as page:
+            page.goto(server.url)
+            expect(page.locator("#model-banner")).to_contain_text("trained on synthetic footage", timeout=60_000)
+            page.get_by_role("tab", name="Compare").click()
+            _choose(page, "cmp-style", "toy-teal-orange")
+            _choose(page, "cmp-motion", "toy-pan-right")
+            page.locator("#cmp-image input[type=file]").set_input_files(str(ROOT / "assets" / "toy" / "toy1.png"))
+            page.locator("#cmp-prompt textarea").fill("a purple circle, a white square and a yellow square on a "
+                                                      "mottled red and brown texture")
+            page.locator("#cmp-run").click()
+            base = browser.wait_for_playable_video(page, "#cmp-base")
+            tuned = browser.wait_for_playable_video(page, "#cmp-tuned")
+            assert base["duration"] > 0 and tuned["duration"] > 0 and base["src"] != tuned["src"]
+            table = page.locator("#cmp-table")
+            expect(table).to_contain_text("camera dx", timeout=60_000)
+            expect(table).to_contain_text("look distance tuned vs base")
+    finally:
+        server.stop()

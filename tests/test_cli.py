@@ -30,11 +30,13 @@ def test_progress_bar_counts_steps(still, tmp_path, capsys):
     assert "2/2" in capsys.readouterr().err
 
 
-def test_default_model_on_cpu_is_tiny_with_a_note(still, tmp_path, capsys):
+def test_default_model_on_cpu_is_toy_with_a_note(still, tmp_path, capsys):
     code = cli.main(["sample", "--steps", "1", "--frames", "1", "--height", "32", "--width", "32",
                      "--image", str(still), "--prompt", "x", "--out", str(tmp_path / "a.mp4"), "--quiet"])
     assert code == 0
-    assert "tiny" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "using the toy model" in err and "Loading" not in err  # no library loading bars
+    assert json.loads((tmp_path / "a.json").read_text())["model"]["id"] == "toy"
 
 
 @pytest.fixture(scope="module")
@@ -203,6 +205,11 @@ def test_metrics_command(tmp_path, capsys):
     result = json.loads(captured.out)
     assert set(result["videos"]) == {"a", "b"} and "lpips_pair" in result["pair"]
     assert result["uncalibrated"] and "UNCALIBRATED" in captured.err
+    assert result["videos"]["a"]["camera"]["calibrated"] and "look" not in result["videos"]["a"]
+    assert cli.main(["metrics", str(a), "--reference", str(b), "--metric-weights", "random"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["videos"]["a"]["look"]["distance"] < 0.01  # the same frames reversed, up to H.264 rounding
+    assert len(result["videos"]["a"]["lpips_reference"]["series"]) == 5 and result["files"]["reference"] == str(b)
 
 
 @pytest.mark.parametrize("case, message", [

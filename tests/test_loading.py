@@ -47,10 +47,12 @@ def test_get_model_caches_one_pipeline():
     assert other is not first and loading.get_model(ModelSpec(model="tiny", seed=1)) is other
 
 
-def test_auto_model_is_tiny_without_cuda():
+def test_auto_model_is_toy_without_cuda(monkeypatch):
     assert not torch.cuda.is_available()
-    assert loading.auto_model() == "tiny"
+    assert loading.auto_model() == "toy"
     assert placement.resolve_device("auto").type == "cpu"
+    monkeypatch.setattr(placement, "cuda_available", lambda: True)
+    assert loading.auto_model() == "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"
 
 
 def test_defaults_follow_the_model():

@@ -10,29 +10,39 @@ from __future__ import annotations
 
 import gradio as gr
 
+from ..settings import TINY, TOY
 from .adapters_tab import adapters_tab
 from .common import GPU_QUEUE, AppContext, progress_callback
 from .compare_tab import compare_tab
 from .generate import generate_tab
 from .train_tab import train_tab
 
-__all__ = ["GPU_QUEUE", "AppContext", "build_app", "progress_callback", "tiny_banner"]
+__all__ = ["GPU_QUEUE", "AppContext", "build_app", "model_banner", "progress_callback"]
 
 
-def tiny_banner(auto_chosen: bool) -> str:
+_REAL = ("For real shots, on a machine with a GPU run `python app.py --model Wan-AI/Wan2.1-I2V-14B-480P-Diffusers` "
+         "(or the 720P id, or a local diffusers folder).")
+
+
+def model_banner(model: str, auto_chosen: bool) -> str | None:
+    """What a visitor must know about a stand-in model (None for a real one)."""
     why = "No CUDA GPU was found, so cinescene started" if auto_chosen else "cinescene is running"
-    return (
-        f"**{why} on the tiny offline model: its pictures are random noise.** It is here so you can try "
-        "every control, adapter and metric without weights. For real shots, on a machine with a GPU run "
-        "`python app.py --model Wan-AI/Wan2.1-I2V-14B-480P-Diffusers` (or the 720P id, or a local diffusers folder)."
-    )
+    if model == TOY:
+        return (f"**{why} on the toy model: a small Wan2.1 (2 M parameters) trained on synthetic footage of shapes "
+                "at 64x112.** It follows a camera move named in the prompt (\"the camera pans left\"), and the "
+                "demo adapters `toy-teal-orange` (a look) and `toy-pan-right` (a move) show what fine-tuning does. "
+                + _REAL)
+    if model == TINY:
+        return (f"**{why} on the tiny offline model: its pictures are random noise.** It is here so you can try "
+                "every control, adapter and metric without weights. " + _REAL)
+    return None
 
 
 def build_app(ctx: AppContext) -> gr.Blocks:
     with gr.Blocks(title="cinescene", analytics_enabled=False) as demo:
         gr.Markdown("# cinescene\nWan2.1 image-to-video with your own look: generate, adapt, compare.")
         if ctx.banner:
-            gr.Markdown(ctx.banner, elem_id="tiny-banner")
+            gr.Markdown(ctx.banner, elem_id="model-banner")
         with gr.Tab("Generate"):
             gen = generate_tab(ctx)
         with gr.Tab("Compare"):

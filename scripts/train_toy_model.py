@@ -1,0 +1,60 @@
+"""Train cinescene's toy model and its demo adapters (what ships in cinescene/toy/model and loras/).
+
+    python scripts/train_toy_model.py                 # the full run: writes cinescene/toy/model and loras/*/toy-*
+    python scripts/train_toy_model.py --out /tmp/q --quick --no-adapters   # a few steps of everything
+
+The recipe is in ``cinescene/toy/base_model.py`` (the base model) and ``cinescene/toy/evidence.py``
+(the demo adapters, trained through ``python -m cinescene train``). Weights are reproducible for a
+given ``--threads``; ``toy_model.json`` in the model folder records their sha256, the schedule,
+the losses and the time every stage took.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from cinescene import architecture  # noqa: E402
+from cinescene.environment import quiet_libraries  # noqa: E402
+from cinescene.toy import base_model, evidence  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default=str(architecture.TOY_FOLDER), help="model folder to write (replaced whole)")
+    parser.add_argument("--loras", default=str(ROOT / "loras"), help="adapter library for the demo adapters")
+    parser.add_argument("--quick", action="store_true", help="a few steps of every stage (checks that it runs)")
+    parser.add_argument("--no-adapters", action="store_true", help="the base model only")
+    parser.add_argument("--adapters-only", action="store_true", help="remake the demo adapters on the model in --out")
+    parser.add_argument("--no-move-check", action="store_true", help="skip sampling one prompt per camera move")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2,
+                        help="torch threads (part of the recipe: the shipped weights were made with 2)")
+    args = parser.parse_args(argv)
+    quiet_libraries()
+    folder = Path(args.out).resolve()
+    if not folder.parent.is_dir():
+        parser.error(f"the folder {folder.parent} does not exist")
+    schedule = base_model.QUICK if args.quick else base_model.Schedule()
+    if not args.adapters_only:
+        log = base_model.train(folder, schedule, args.seed, args.threads, check_moves=not args.no_move_check)
+        size, seconds = log["weights_total_bytes"] / 1e6, log["total"]["wall_s"]
+        print(f"wrote {folder} ({size:.1f} MB of weights) in {seconds:.0f} s")
+    if not args.no_adapters:
+        with tempfile.TemporaryDirectory(prefix="cinescene-demo-") as work:
+            # The shipped adapters name the base as "toy", which is how a user selects it.
+            model = "toy" if folder == architecture.TOY_FOLDER.resolve() else str(folder)
+            made = evidence.make_demo_adapters(model, Path(work), Path(args.loras),
+                                               steps_scale=0.02 if args.quick else 1.0)
+        for info in made:
+            print(f"wrote {info}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""The toy model: the script's recipe runs and is deterministic; the shipped folder is what it recorded and loads."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from cinescene import architecture
+from cinescene.toy import base_model, footage
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = architecture.TOY_FOLDER
+
+
+def run_quick(out: Path) -> dict:
+    # A subprocess: the recipe sets process-wide torch state (threads, deterministic algorithms, denormals).
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "train_toy_model.py"), "--quick", "--no-adapters",
+                    "--no-move-check", "--threads", "1", "--out", str(out)], check=True, capture_output=True,
+                   timeout=600)
+    return json.loads((out / "toy_model.json").read_text())
+
+
+def test_quick_recipe_is_deterministic_and_loads_in_diffusers(tmp_path):
+    from diffusers import WanImageToVideoPipeline
+
+    first, second = run_quick(tmp_path / "a"), run_quick(tmp_path / "b")
+    assert first["weights"] == second["weights"]  # sha256 of every safetensors file
+    assert set(first["weights"]) == {f"{part}/diffusion_pytorch_model.safetensors" for part in ("transformer", "vae")} | {
+        "text_encoder/model.safetensors", "image_encoder/model.safetensors"}
+    assert first["loads"] == {"diffusers_from_pretrained_equal": True, "cinescene_source": "local"}
+    assert first["text_path_max_difference"] < 1e-5  # the training text path is the pipeline's own
+    pipe = WanImageToVideoPipeline.from_pretrained(str(tmp_path / "a"))
+    assert type(pipe.transformer).__name__ == "WanTransformer3DModel" and pipe.transformer.config.image_dim == 64
+
+
+def test_shipped_weights_are_the_recorded_ones():
+    log = json.loads((SHIPPED / "toy_model.json").read_text())
+    assert log["weights"] == base_model.weight_hashes(SHIPPED)
+    assert log["schedule"] == base_model.dataclasses.asdict(base_model.Schedule())  # the full recipe made them
+
+
+def test_vocabulary_covers_every_caption_and_matches_the_text_encoder():
+    import re
+
+    import numpy as np
+
+    words = set(base_model.vocabulary())
+    for i in range(50):
+        scene = footage.random_scene(np.random.default_rng([5, i]))
+        for move in footage.MOVES:
+            assert set(re.findall(r"[\w-]+|[,.]", footage.caption(scene, move))) <= words
+    assert architecture.TOY_TEXT_ENCODER["vocab_size"] == len(words)
+    tokenizer = base_model.word_tokenizer()
+    ids = tokenizer("a red circle on blue stripes, the camera pans left").input_ids
+    assert tokenizer.unk_token_id not in ids and ids[-1] == tokenizer.eos_token_id
+
+
+@pytest.mark.parametrize("model", ["toy", str(SHIPPED)])
+def test_toy_loads_through_the_local_folder_path(model):
+    from cinescene.loading import load_model
+    from cinescene.settings import ModelSpec
+
+    loaded = load_model(ModelSpec(model=model, device="cpu"))
+    assert loaded.source == ("toy" if model == "toy" else "local")
+    assert loaded.pipe.transformer.dtype == torch.float32
+    assert loaded.preset.name == "toy"
