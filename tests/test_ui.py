@@ -95,6 +95,15 @@ def test_import_then_generate_with_adapters(app_client, still, tmp_path):
                        strength=1.0, api_name="/import_adapter")
     table = app_client.predict(api_name="/list_adapters")[0]
     assert {"api-grade", "api-push"} <= {row[0] for row in table["data"]}
+    # Full deltas no LoRA can hold: refused by name, or left out when the box is ticked (as --drop-full-deltas).
+    sd, _ = lf.published_speed_lora(tr, full_deltas=0.01)
+    speed = lf.save(sd, tmp_path / "causvid.safetensors")
+    with pytest.raises(Exception, match="blocks.0.diff_m"):
+        app_client.predict(file=handle_file(str(speed)), kind="speed", name="api-speed", description="",
+                           strength=1.0, drop_full_deltas=False, api_name="/import_adapter")
+    message = app_client.predict(file=handle_file(str(speed)), kind="speed", name="api-speed", description="",
+                                 strength=1.0, drop_full_deltas=True, api_name="/import_adapter")
+    assert "Left out on request" in message
     _, record = generate(app_client, still, style="api-grade", style_strength=0.7, motion="api-push")
     assert [(a["name"], a["strength"]) for a in record["adapters"]] == [("api-grade", 0.7), ("api-push", 1.0)]
 

@@ -24,7 +24,7 @@ def adapter_table(ctx: AppContext) -> list[list[Any]]:
 
 
 def import_adapter(ctx: AppContext, file: str | None, kind: str, name: str, description: str,
-                   strength: float) -> str:
+                   strength: float, drop_full_deltas: bool = False) -> str:
     try:
         if not file:
             raise CinesceneError("no file: choose a .safetensors LoRA to import")
@@ -34,11 +34,15 @@ def import_adapter(ctx: AppContext, file: str | None, kind: str, name: str, desc
         info = ctx.library.import_file(
             source, kind, name=(name or "").strip() or None, base_model=model.model_id,
             transformer=model.pipe.transformer, description=description or "", default_strength=float(strength),
+            drop_full_deltas=bool(drop_full_deltas),
         )
     except CinesceneError as err:
         raise user_error(err) from None
     note = "hot-swappable" if info.hotswap else f"slower, non-hot-swap load: {info.hotswap_note}"
-    return f"Imported **{info.name}** ({info.kind}, rank {info.rank}, from {info.source_format} layout): {note}."
+    dropped = (f" Left out on request: {len(info.dropped_full_deltas)} full deltas (listed in its sidecar)."
+               if info.dropped_full_deltas else "")
+    return (f"Imported **{info.name}** ({info.kind}, rank {info.rank}, from {info.source_format} layout): "
+            f"{note}.{dropped}")
 
 
 def remove_adapter(ctx: AppContext, name: str | None) -> str:
@@ -70,6 +74,10 @@ def adapters_tab(ctx: AppContext, dropdowns: list[tuple[str, gr.Dropdown]]) -> t
             name = gr.Textbox(label="Name (empty: from the file name)", max_length=64, elem_id="ad-name")
             description = gr.Textbox(label="Description", max_length=MAX_DESCRIPTION_CHARS)
             strength = gr.Number(value=1.0, label="Default strength")
+            # The CLI's --drop-full-deltas: deltas of norms and modulation no LoRA can carry are refused by name
+            # unless the user accepts leaving them out.
+            drop = gr.Checkbox(False, label="Leave out full deltas a LoRA cannot hold (norms, modulation)",
+                               elem_id="ad-drop-deltas")
             do_import = gr.Button("Import", variant="primary", elem_id="ad-import")
         with gr.Column():
             gr.Markdown("### Remove")
@@ -91,13 +99,13 @@ def adapters_tab(ctx: AppContext, dropdowns: list[tuple[str, gr.Dropdown]]) -> t
 
     refreshed = [table, *[dropdown for _, dropdown in dropdowns], victim]
 
-    def _import(file, kind, name, description, strength):
-        return import_adapter(ctx, file, kind, name, description, strength)
+    def _import(file, kind, name, description, strength, drop_full_deltas=False):
+        return import_adapter(ctx, file, kind, name, description, strength, drop_full_deltas)
 
     def _refresh_and_clear() -> tuple[Any, ...]:
         return (*_refresh(), None, "", "")
 
-    do_import.click(_import, inputs=[file, kind, name, description, strength], outputs=status,
+    do_import.click(_import, inputs=[file, kind, name, description, strength, drop], outputs=status,
                     api_name="import_adapter", concurrency_id=GPU_QUEUE).success(
         _refresh_and_clear, outputs=[*refreshed, file, name, description], api_name="refresh_after_import")
 
