@@ -25,7 +25,7 @@ import torch
 
 from . import architecture, placement
 from .errors import InputError, ModelNotFoundError
-from .settings import HUB_480P, MEMORY_CHOICES, PRESETS, TINY, TOY, ModelDefaults, ModelSpec
+from .settings import HUB_480P, MAX_TEXT_TOKENS, MEMORY_CHOICES, PRESETS, TINY, TOY, ModelDefaults, ModelSpec
 from .slots import SlotState
 
 
@@ -168,6 +168,16 @@ def load_model(spec: ModelSpec) -> LoadedModel:
     return model
 
 
+def text_length(pipe: Any) -> int:
+    """How many prompt tokens the model reads: its tokenizer's ``model_max_length``, at most Wan's 512.
+
+    Wan2.1 pads every prompt to 512 T5 tokens, the length it was trained with. The toy model's tokenizer
+    says 32: its captions are at most 24 tokens, and 490 identical padding keys beside them would drown the
+    few that say where the camera goes.
+    """
+    return min(MAX_TEXT_TOKENS, int(getattr(pipe.tokenizer, "model_max_length", MAX_TEXT_TOKENS)))
+
+
 def is_transformer_folder(path: str | os.PathLike[str]) -> bool:
     config = Path(path) / "config.json"
     if not config.is_file():
@@ -207,6 +217,11 @@ def get_model(spec: ModelSpec) -> LoadedModel:
     with _cache_lock:
         if _cached is not None and _cached.spec == spec:
             return _cached
+        # The checks that need no loading come first: a mistyped folder or id must not cost the loaded model.
+        if spec.memory not in MEMORY_CHOICES:
+            raise InputError(f"unknown memory mode {spec.memory!r}: choose one of {', '.join(MEMORY_CHOICES)}")
+        if spec.model != TINY:
+            _classify(architecture.location(spec.model))
         _cached = None
         if torch.cuda.is_available():
             torch.cuda.empty_cache()

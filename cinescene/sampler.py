@@ -17,7 +17,7 @@ from PIL import Image
 from . import atomic, media, progress, slots, speed
 from .adapters import AdapterLibrary, check_name
 from .errors import InputError
-from .loading import LoadedModel
+from .loading import LoadedModel, text_length
 from .record import build_record
 from .settings import (
     MAX_FRAMES,
@@ -151,6 +151,7 @@ def pipeline_kwargs(model: LoadedModel, image: Image.Image, settings: SampleSett
         num_frames=settings.frames,
         num_inference_steps=settings.steps,
         guidance_scale=settings.guidance,
+        max_sequence_length=text_length(model.pipe),
         # A CPU generator makes the initial noise identical on every device.
         generator=torch.Generator(device="cpu").manual_seed(settings.seed),
         output_type="np",

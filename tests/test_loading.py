@@ -197,3 +197,14 @@ def test_preset_is_one_flag_for_the_model_and_the_shot(tmp_path):
     assert spec.preset == "720P" and sample_settings(args, spec).preset == "720P"
     default = parser.parse_args(["--model", HUB_720P, "--image", "x.png", "--prompt", "p"])
     assert model_spec(default).preset is None and sample_settings(default, model_spec(default)).preset == "720P"
+
+
+def test_a_mistyped_model_does_not_cost_the_loaded_one(tmp_path):
+    loaded = loading.get_model(ModelSpec(model="tiny"))
+    for bad in (str(tmp_path / "no-such-folder"), "not a model id"):
+        with pytest.raises(InputError, match="neither an existing folder nor a hub id"):
+            loading.get_model(ModelSpec(model=bad))
+    (tmp_path / "half").mkdir()
+    with pytest.raises(InputError, match="no model_index.json"):
+        loading.get_model(ModelSpec(model=str(tmp_path / "half")))
+    assert loading.get_model(ModelSpec(model="tiny")) is loaded  # still the one in memory, not reloaded

@@ -10,6 +10,7 @@ from typing import Any
 from ..errors import InputError
 from ..settings import TOY
 from ..toy.footage import DEMO, ToyDataset
+from ..training.config import STYLE_CONDITIONS
 from .common import ProgressBars, add_dataclass_flags, given
 
 
@@ -28,6 +29,9 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--model", default=TOY, help="base model (default: toy)")
     p.add_argument("--learning-rate", type=float, default=None,
                    help="both stages' learning rate (default: the recipe's; 0 is the control that must fail)")
+    p.add_argument("--style-condition", choices=STYLE_CONDITIONS, default=None,
+                   help="what the style stage's frames are conditioned on (default: the recipe's, regraded; blank "
+                        "shows why)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_toy_evidence)
 
@@ -56,7 +60,9 @@ def cmd_toy_evidence(args: argparse.Namespace) -> int:
     quiet = ["--quiet"] if args.quiet else []
     steps = [["toy-data", str(data), "--demo"]]
     for stage, name in (("style", evidence.STYLE), ("motion", evidence.MOTION)):
-        changes = {} if args.learning_rate is None else {"learning_rate": args.learning_rate}
+        changes: dict[str, Any] = {} if args.learning_rate is None else {"learning_rate": args.learning_rate}
+        if stage == "style" and args.style_condition is not None:
+            changes["style_condition"] = args.style_condition
         settings = evidence.train_settings(stage, name, args.model, data, out, **changes)
         steps.append(["train", *evidence.train_flags(settings), *quiet])
     for argv in steps:

@@ -17,6 +17,8 @@ METHODS = ("lora", "full")
 LR_SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup")
 MIXED_PRECISION = ("auto", "bf16", "fp16", "no")
 TIMESTEP_SAMPLING = ("uniform", "logit_normal")
+# What a style frame is conditioned on (latent_cache.CONDITIONS); mixed: half regraded, half blank.
+STYLE_CONDITIONS = ("regraded", "blank", "mixed")
 VAL_SCORES = ("lpips", "look")  # what early stopping follows; both are lower-is-better means over the samples
 
 
@@ -61,6 +63,11 @@ class TrainConfig:
     fps: int = _f(16, "frame rate clips are resampled to")
     window: int = _f(33, "frames per motion clip (4k+1)")
     style_frames_per_clip: int = _f(4, "single frames the style stage takes from each clip")
+    style_condition: str = _f("mixed", "what a style frame is conditioned on: regraded (a copy of it under a "
+                                       "random grade, so the adapter learns to apply the look to any still), blank "
+                                       "(no first frame, as the frames after the first are sampled) or mixed (half "
+                                       "each; measured best on the toy model, docs/toy.md)",
+                              choices=STYLE_CONDITIONS)
     preset: str | None = _f(None, "bucket area preset (480P, 720P, preview; default: the model's own)")
     area: int | None = _f(None, "bucket pixel area (overrides the preset)")
     val_fraction: float = _f(0.1, "share of items held out when there is no validation/ folder")
@@ -163,6 +170,7 @@ def validate(c: TrainConfig) -> None:
         (1 <= c.fps <= 60, "fps must be between 1 and 60"),
         (c.window >= 5 and (c.window - 1) % 4 == 0 and c.window <= 241, "window must be 4k+1 frames, 5 to 241"),
         (1 <= c.style_frames_per_clip <= 64, "style frames per clip must be between 1 and 64"),
+        (c.style_condition in STYLE_CONDITIONS, f"style condition must be one of {', '.join(STYLE_CONDITIONS)}"),
         (0 <= c.val_fraction < 1, "validation fraction must be in [0, 1)"),
         (c.val_every >= 1 and c.val_steps >= 1, "validation interval and steps must be at least 1"),
         (1 <= c.val_items <= 64 and 1 <= c.val_seeds <= 16,

@@ -6,8 +6,9 @@ what it touches:
 
 * ``latents/<key>``: VAE latents of the window, the I2V conditioning the
   pipeline would build for its first frame (mask channels + first-frame
-  latents), and the CLIP image embedding of that frame. Key: file content,
-  window, fps, bucket, conditioning kind, VAE and image-encoder identity.
+  latents; for style frames, of a regraded copy or blank: ``CONDITIONS``), and
+  the CLIP image embedding of that frame. Key: file content, window, fps,
+  bucket, conditioning kind, VAE and image-encoder identity.
 * ``text/<key>``: the T5 embedding of the caption. Key: caption text and
   text-encoder identity. Editing a caption re-encodes only its text.
 
@@ -33,8 +34,13 @@ from ..errors import InputError
 from ..faults import failpoint
 from ..settings import MAX_TEXT_TOKENS
 from .dataset import DataItem
+from .regrade import regrade
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+# What a sample's first-frame channels hold. first-frame: the pipeline's own I2V conditioning (motion windows,
+# validation); regraded: that of a randomly regraded copy of the frame (style frames, see ``regrade``); blank:
+# mask 0 and a blank frame (style frames, as trained before regrading existed).
+CONDITIONS = ("first-frame", "regraded", "blank")
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,7 @@ class Sample:
     frames: int  # 4k+1 for motion windows, 1 for style frames
     height: int
     width: int
-    first_frame_conditioned: bool  # motion: the pipeline's I2V conditioning; style: blanked (see trainer)
+    condition: str  # one of CONDITIONS
     validation: bool = False
 
     @property
@@ -71,7 +77,7 @@ STYLE_VALIDATION_FRAMES = 17
 
 
 def samples_for(items: list[DataItem], stage: str, *, window: int, fps: int, style_frames_per_clip: int, area: int,
-                validation: bool = False) -> list[Sample]:
+                validation: bool = False, style_condition: str = "mixed") -> list[Sample]:
     """The samples a stage trains on: motion windows from clips, or single frames from clips and stills.
 
     Validation samples are the first window of each held-out clip (style: at most
@@ -88,18 +94,23 @@ def samples_for(items: list[DataItem], stage: str, *, window: int, fps: int, sty
             frames = (frames - 1) // 4 * 4 + 1
             if stage == "motion" and item.kind != "clip":
                 continue
-            samples.append(Sample(item, 0, frames, height, width, True, True))
+            samples.append(Sample(item, 0, frames, height, width, "first-frame", True))
             continue
         if stage == "motion":
             if item.kind != "clip":
                 continue
             count = item.frames_at(fps)
-            samples += [Sample(item, s, window, height, width, True) for s in range(0, count - window + 1, window)]
+            samples += [Sample(item, s, window, height, width, "first-frame")
+                        for s in range(0, count - window + 1, window)]
         else:
             count = item.frames_at(fps)
             picks = 1 if item.kind == "still" else min(style_frames_per_clip, count)
             starts = sorted({int(round(i * (count - 1) / max(picks - 1, 1))) for i in range(picks)})
-            samples += [Sample(item, s, 1, height, width, False) for s in starts]
+            for s in starts:
+                kind = style_condition
+                if kind == "mixed":  # alternate, so both halves see every kind of item
+                    kind = ("regraded", "blank")[len(samples) % 2]
+                samples.append(Sample(item, s, 1, height, width, kind))
     return samples
 
 
@@ -111,11 +122,21 @@ def decode_fitted(item: DataItem, fps: int, height: int, width: int, stop: int |
 
 
 def component_id(pipe: Any, model_id: str) -> dict[str, str]:
-    """Identity of the encoders, for cache keys: model id plus a hash of each component's config."""
+    """Identity of the encoders, for cache keys: model id plus a hash of each component's config and weight files.
+
+    A folder's weights are stamped by name, size and modification time, not hashed: hashing a 14B model's
+    encoders would cost minutes per run, and a retrained model in the same folder (``toy`` after
+    ``scripts/train_toy_model.py``, a ``git pull``) must not reuse encodings of the old one. A model built
+    in memory (``tiny``) has no files; its seeded weights are a function of its config.
+    """
 
     def config_hash(module: Any) -> str:
         config = getattr(module, "config", {})
         data = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+        folder = Path(str(data.get("_name_or_path") or ""))
+        if data.get("_name_or_path") and folder.is_dir():
+            data["weight_files"] = [(p.name, p.stat().st_size, p.stat().st_mtime_ns)
+                                    for p in sorted(folder.iterdir()) if p.suffix in (".safetensors", ".bin")]
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     return {"model": model_id, "vae": config_hash(pipe.vae), "text_encoder": config_hash(pipe.text_encoder),
@@ -129,8 +150,10 @@ def _key(data: dict[str, Any]) -> str:
 class LatentCache:
     """Cached encodings on disk for one model's encoders."""
 
-    def __init__(self, root: str | os.PathLike[str], encoder_id: dict[str, str], fps: int) -> None:
+    def __init__(self, root: str | os.PathLike[str], encoder_id: dict[str, str], fps: int,
+                 text_tokens: int = MAX_TEXT_TOKENS) -> None:
         self.root = Path(root)
+        self.text_tokens = text_tokens  # the length prompts are padded to (loading.text_length)
         self.encoder_id = encoder_id
         self.fps = fps
         (self.root / "latents").mkdir(parents=True, exist_ok=True)
@@ -138,14 +161,14 @@ class LatentCache:
 
     def latents_path(self, sample: Sample) -> Path:
         key = _key({"file": sample.item.sha256, "start": sample.start, "frames": sample.frames, "fps": self.fps,
-                    "size": [sample.height, sample.width], "first_frame": sample.first_frame_conditioned,
+                    "size": [sample.height, sample.width], "condition": sample.condition,
                     "reference": sample.validation, "vae": self.encoder_id["vae"],
                     "image_encoder": self.encoder_id["image_encoder"], "model": self.encoder_id["model"]})
         return self.root / "latents" / f"{key}.safetensors"
 
     def text_path(self, caption: str) -> Path:
         key = _key({"caption": caption, "text_encoder": self.encoder_id["text_encoder"],
-                    "model": self.encoder_id["model"], "max_length": MAX_TEXT_TOKENS})
+                    "model": self.encoder_id["model"], "max_length": self.text_tokens})
         return self.root / "text" / f"{key}.safetensors"
 
     def build(self, pipe: Any, samples: list[Sample], extra_captions: list[str] = (),
@@ -185,9 +208,9 @@ class LatentCache:
         from safetensors.torch import save_file
 
         embeds, _ = pipe.encode_prompt(caption, do_classifier_free_guidance=False,
-                                       max_sequence_length=MAX_TEXT_TOKENS, device=pipe._execution_device)
+                                       max_sequence_length=self.text_tokens, device=pipe._execution_device)
         embeds = embeds[0].float().cpu()
-        # The pipeline zero-pads to 512 tokens; store only the real ones and pad again on load.
+        # The pipeline zero-pads to the model's text length; store only the real tokens and pad again on load.
         length = int((embeds.abs().sum(-1) > 0).nonzero().max()) + 1 if embeds.abs().sum() > 0 else 1
         with atomic.atomic_path(self.text_path(caption)) as tmp:
             save_file({"prompt_embeds": embeds[:length].contiguous()}, str(tmp))
@@ -202,12 +225,17 @@ class LatentCache:
         pil = [Image.fromarray(f) for f in frames]
         video = pipe.video_processor.preprocess_video(pil, height=sample.height, width=sample.width)
         latents = normalize(pipe, pipe.vae.encode(video.to(device, pipe.vae.dtype)).latent_dist.mode())
-        if sample.first_frame_conditioned:
-            condition = i2v_condition(pipe, pil[0], sample.frames, sample.height, sample.width)
-        else:
+        first = pil[0]
+        if sample.condition == "regraded":
+            # Seeded by the entry's key: the same sample always gets the same regrade.
+            seed = int(self.latents_path(sample).stem[:16], 16)
+            first = Image.fromarray(regrade(frames[0], np.random.default_rng(seed)))
+        if sample.condition == "blank":
             condition = blank_condition(pipe, sample.height, sample.width)
+        else:
+            condition = i2v_condition(pipe, first, sample.frames, sample.height, sample.width)
         tensors = {"latents": latents[0].float().cpu(), "condition": condition[0].float().cpu(),
-                   "image_embeds": pipe.encode_image(pil[0], device)[0].float().cpu()}
+                   "image_embeds": pipe.encode_image(first, device)[0].float().cpu()}
         if sample.validation:
             tensors["frames"] = torch.from_numpy(np.ascontiguousarray(frames))
         with atomic.atomic_path(self.latents_path(sample)) as tmp:
@@ -225,7 +253,7 @@ class LatentCache:
         from safetensors.torch import load_file
 
         embeds = load_file(str(self.text_path(caption)))["prompt_embeds"]
-        return torch.cat([embeds, embeds.new_zeros(MAX_TEXT_TOKENS - embeds.shape[0], embeds.shape[1])])
+        return torch.cat([embeds, embeds.new_zeros(self.text_tokens - embeds.shape[0], embeds.shape[1])])
 
 
 def normalize(pipe: Any, latents: torch.Tensor) -> torch.Tensor:

@@ -23,7 +23,7 @@ from ..adapters import AdapterLibrary
 from ..architecture import defaults_for
 from ..errors import InputError
 from ..faults import failpoint
-from ..loading import LoadedModel, load_model
+from ..loading import LoadedModel, load_model, text_length
 from ..placement import enable_fp8_storage
 from ..settings import DEFAULT_NEGATIVE_PROMPT, PRESETS, ModelSpec
 from . import checkpoints, held_out
@@ -128,10 +128,12 @@ class Trainer:
         area = area_for(c)
         stages = [s for s, _ in self.stage_names()]
         samples = {s: samples_for(dataset.train, s, window=c.window, fps=c.fps,
-                                  style_frames_per_clip=c.style_frames_per_clip, area=area) for s in stages}
+                                  style_frames_per_clip=c.style_frames_per_clip, area=area,
+                                  style_condition=c.style_condition) for s in stages}
         val = {s: samples_for(dataset.validation, s, window=c.window, fps=c.fps, style_frames_per_clip=1, area=area,
                               validation=True)[:c.val_items] for s in stages}
-        cache = LatentCache(c.cache_dir or Path(c.data) / ".cinescene-cache", component_id(model.pipe, c.model), c.fps)
+        cache = LatentCache(c.cache_dir or Path(c.data) / ".cinescene-cache", component_id(model.pipe, c.model), c.fps,
+                           text_length(model.pipe))
         result.cache_stats = self.build_cache(model, cache, [x for s in stages for x in samples[s] + val[s]])
         if c.offload_encoders and cuda:
             # Training needs only the transformer (and the VAE to decode validation samples).

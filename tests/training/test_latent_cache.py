@@ -32,9 +32,11 @@ def test_plan_windows_and_frames(tmp_path):
     motion = latent_cache.samples_for(ds.train, "motion", window=9, fps=16, style_frames_per_clip=4, area=AREA)
     assert sorted((s.item.name, s.start) for s in motion) == [("clip0.mp4", 0), ("clip0.mp4", 9),
                                                               ("clip1.mp4", 0), ("clip1.mp4", 9)]
-    assert all(s.frames == 9 and s.first_frame_conditioned for s in motion)
+    assert all(s.frames == 9 and s.condition == "first-frame" for s in motion)
     style = latent_cache.samples_for(ds.train, "style", window=9, fps=16, style_frames_per_clip=4, area=AREA)
-    assert len(style) == 4 + 4 + 1 and all(s.frames == 1 and not s.first_frame_conditioned for s in style)
+    assert len(style) == 4 + 4 + 1 and all(s.frames == 1 for s in style)
+    # mixed, the default: half regraded, half blank, alternating
+    assert [s.condition for s in style] == ["regraded", "blank"] * 4 + ["regraded"]
     assert {(s.height, s.width) for s in style} <= set(latent_cache.buckets(AREA))
     assert all(s.height % 16 == 0 and s.width % 16 == 0 for s in style)
 
@@ -87,3 +89,54 @@ def test_text_embeddings_round_trip_with_padding(tmp_path, model):
     direct, _ = model.pipe.encode_prompt("a lighthouse", do_classifier_free_guidance=False, max_sequence_length=512,
                                          device="cpu")
     assert torch.equal(cache.load_text("a lighthouse"), direct[0])
+
+
+def test_style_frames_are_conditioned_on_a_regraded_copy(tmp_path, model):
+    """Style frames carry a first frame (mask 1) that is not their own: the look must come from the adapter."""
+    from PIL import Image
+
+    root = make_dataset(tmp_path / "d", clips=0, stills=2)
+    ds = dataset.scan(root, stage="style", window=9, val_fraction=0)
+    cache = latent_cache.LatentCache(tmp_path / "cache", latent_cache.component_id(model.pipe, "tiny"), 16)
+    entries = {}
+    for kind in ("regraded", "blank"):
+        samples = latent_cache.samples_for(ds.train, "style", window=9, fps=16, style_frames_per_clip=1, area=AREA,
+                                           style_condition=kind)
+        cache.build(model.pipe, samples)
+        entries[kind] = [cache.load(s) for s in samples]
+    for sample, regraded, blank in zip(samples, entries["regraded"], entries["blank"]):
+        assert torch.all(regraded["condition"][:4] == 1) and torch.all(blank["condition"][:4] == 0)
+        assert torch.equal(regraded["latents"], blank["latents"])  # the same target frame
+        frame = latent_cache.decode_fitted(sample.item, 16, sample.height, sample.width)[0]
+        own = latent_cache.i2v_condition(model.pipe, Image.fromarray(frame), 1, sample.height, sample.width)[0]
+        assert (regraded["condition"][4:] - own[4:]).abs().max() > 1e-2  # not the frame's own latents
+    # Seeded by the entry: encoding again gives the same regrade.
+    cache2 = latent_cache.LatentCache(tmp_path / "cache2", latent_cache.component_id(model.pipe, "tiny"), 16)
+    samples = latent_cache.samples_for(ds.train, "style", window=9, fps=16, style_frames_per_clip=1, area=AREA,
+                                       style_condition="regraded")
+    cache2.build(model.pipe, samples)
+    assert all(torch.equal(cache2.load(s)["condition"], e["condition"]) for s, e in zip(samples, entries["regraded"]))
+
+
+def test_encodings_of_a_retrained_model_in_the_same_folder_are_not_reused(tmp_path, model):
+    """Same folder, same config, new weights (the toy model after its script runs again): a new cache key."""
+    import os
+    from types import SimpleNamespace
+
+    from diffusers import AutoencoderKLWan
+
+    def identity() -> dict:
+        vae = AutoencoderKLWan.from_pretrained(str(tmp_path / "vae"))
+        pipe = SimpleNamespace(vae=vae, text_encoder=model.pipe.text_encoder, image_encoder=model.pipe.image_encoder)
+        return latent_cache.component_id(pipe, str(tmp_path))
+
+    model.pipe.vae.save_pretrained(tmp_path / "vae")
+    first = identity()
+    assert identity() == first  # nothing changed, nothing re-encoded
+    with torch.no_grad():
+        next(model.pipe.vae.parameters()).add_(1.0)
+    model.pipe.vae.save_pretrained(tmp_path / "vae")
+    weights = tmp_path / "vae" / "diffusion_pytorch_model.safetensors"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 1))  # coarse clocks
+    second = identity()
+    assert second["vae"] != first["vae"] and second["text_encoder"] == first["text_encoder"]
