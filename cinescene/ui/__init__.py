@@ -29,8 +29,9 @@ def model_banner(model: str, auto_chosen: bool) -> str | None:
     why = "No CUDA GPU was found, so cinescene started" if auto_chosen else "cinescene is running"
     if model == TOY:
         return (f"**{why} on the toy model: a small Wan2.1 (2 M parameters) trained on synthetic footage of shapes "
-                "at 64x112.** It follows a camera move named in the prompt (\"the camera pans left\"), and the "
-                "demo adapters `toy-teal-orange` (a look) and `toy-pan-right` (a move) show what fine-tuning does. "
+                "at 64x112.** It follows a tilt named in the prompt (\"the camera tilts up\"), pans only sometimes, "
+                "and the demo adapters `toy-teal-orange` (a look) and `toy-pan-right` (a move) show what "
+                "fine-tuning does. "
                 + _REAL)
     if model == TINY:
         return (f"**{why} on the tiny offline model: its pictures are random noise.** It is here so you can try "

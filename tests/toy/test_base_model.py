@@ -17,18 +17,22 @@ ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = architecture.TOY_FOLDER
 
 
-def run_quick(out: Path) -> dict:
-    # A subprocess: the recipe sets process-wide torch state (threads, deterministic algorithms, denormals).
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "train_toy_model.py"), "--quick", "--no-adapters",
-                    "--no-move-check", "--threads", "1", "--out", str(out)], check=True, capture_output=True,
-                   timeout=600)
-    return json.loads((out / "toy_model.json").read_text())
+def run_quick(*outs: Path) -> list[dict]:
+    # Subprocesses: the recipe sets process-wide torch state (threads, deterministic algorithms, denormals).
+    # One thread each, side by side: the two cores run both at once.
+    command = [sys.executable, str(ROOT / "scripts" / "train_toy_model.py"), "--quick", "--no-adapters",
+               "--no-move-check", "--threads", "1", "--out"]
+    runs = [subprocess.Popen([*command, str(out)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for out in outs]
+    for run in runs:
+        output, _ = run.communicate(timeout=600)
+        assert run.returncode == 0, output.decode()[-2000:]
+    return [json.loads((out / "toy_model.json").read_text()) for out in outs]
 
 
 def test_quick_recipe_is_deterministic_and_loads_in_diffusers(tmp_path):
     from diffusers import WanImageToVideoPipeline
 
-    first, second = run_quick(tmp_path / "a"), run_quick(tmp_path / "b")
+    first, second = run_quick(tmp_path / "a", tmp_path / "b")
     assert first["weights"] == second["weights"]  # sha256 of every safetensors file
     assert set(first["weights"]) == {f"{part}/diffusion_pytorch_model.safetensors" for part in ("transformer", "vae")} | {
         "text_encoder/model.safetensors", "image_encoder/model.safetensors"}
@@ -69,3 +73,22 @@ def test_toy_loads_through_the_local_folder_path(model):
     assert loaded.source == ("toy" if model == "toy" else "local")
     assert loaded.pipe.transformer.dtype == torch.float32
     assert loaded.preset.name == "toy"
+
+
+def test_an_inflated_vae_codes_a_still_clip_frame_by_frame():
+    """After inflate_temporal a fresh VAE codes each frame alone: every frame after the first of a still clip is one.
+
+    (The first frame takes the causal first-chunk path, whose residual shortcut sees padding: it differs.)
+    """
+    from diffusers import AutoencoderKLWan
+
+    torch.manual_seed(0)
+    vae = AutoencoderKLWan(**architecture.TOY_VAE)
+    clip = base_model.to_pixels(footage.render_clip(footage.random_scene(__import__("numpy").random.default_rng(1)),
+                                                    "neutral", "static", 9, 32, 48)[None])
+    with torch.no_grad():
+        before = vae.decode(vae.encode(clip).latent_dist.mode()).sample
+        base_model.inflate_temporal(vae)
+        after = vae.decode(vae.encode(clip).latent_dist.mode()).sample
+    assert (before[:, :, 2:] - before[:, :, 1:2]).abs().max() > 1e-2  # random temporal taps: frames differ
+    assert torch.allclose(after[:, :, 2:], after[:, :, 1:2].expand_as(after[:, :, 2:]), atol=1e-5)
