@@ -297,6 +297,27 @@ def test_make_the_demo_dataset_picks_a_free_name(tmp_path):
     assert again["value"] == "toy-demo-2" and again["choices"] == ["toy-demo", "toy-demo-2"]
 
 
+def test_resume_continues_a_run_by_name_and_refuses_one_that_never_ran(tmp_path, monkeypatch):
+    from cinescene.errors import CinesceneError
+    from cinescene.settings import ModelSpec
+    from cinescene.ui import AppContext
+    from cinescene.ui.train_tab import make_demo_dataset, start_training
+
+    ctx = AppContext(spec=ModelSpec(model="tiny"), datasets_root=tmp_path / "datasets", runs_root=tmp_path / "runs")
+    make_demo_dataset(ctx)
+    started = []
+    monkeypatch.setattr(ctx.runs, "start", lambda config: (started.append(config), config.run_dir())[1])
+    monkeypatch.setattr(ctx, "release_gpu", lambda: None)
+    form = {"stage": "style", "name": "look", "steps": 10}
+    with pytest.raises(CinesceneError, match="no run named 'look' to resume"):
+        start_training(ctx, "toy-demo", form, resume=True)
+    assert not started
+    assert start_training(ctx, "toy-demo", form).startswith("Started **look**") and not started[-1].resume
+    started[-1].run_dir().mkdir(parents=True)  # what the run leaves behind
+    assert start_training(ctx, "toy-demo", form, resume=True).startswith("Resumed **look**")
+    assert started[-1].resume and started[-1].name == "look"
+
+
 def test_camera_plot_frames():
     from cinescene.ui.compare_tab import camera_frames
 
