@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from . import atomic, media, metrics, outputs, progress, sampler
 from .adapters import AdapterLibrary
@@ -36,7 +36,6 @@ from .settings import AdapterChoice, SampleSettings
 
 RAMPS = ("constant", "up", "down")
 MAX_CELLS = 36  # 6 x 6: beyond that a grid stops being readable and the sweep stops being a quick look
-LABEL_HEIGHT = 12  # pixels of caption above each cell in the grid image and video
 
 
 @dataclass(frozen=True)
@@ -136,7 +135,7 @@ def run(model: LoadedModel, image: Image.Image, settings: SampleSettings, style:
     progress.report(on_event, "writing", 0, 1)
     layout = [[videos[(s, m)] for m in grid.motion_strengths] for s in grid.style_strengths]
     labels = [[f"style {s:g} / motion {m:g}" for m in grid.motion_strengths] for s in grid.style_strengths]
-    tiled = tile(layout, labels)
+    tiled = media.tile(layout, labels)
     paths = {"grid_image": out_dir / "grid.png", "grid_video": out_dir / "grid.mp4",
              "cells_csv": out_dir / "cells.csv", "record": out_dir / "sweep.json", "cells": cells_dir}
     with atomic.atomic_path(paths["grid_image"]) as tmp:
@@ -149,28 +148,6 @@ def run(model: LoadedModel, image: Image.Image, settings: SampleSettings, style:
     atomic.write_json(paths["record"], record)
     progress.report(on_event, "writing", 1, 1)
     return SweepResult(cells=results, paths=paths, record=record)
-
-
-def tile(layout: list[list[np.ndarray]], labels: list[list[str]]) -> np.ndarray:
-    """(T, H, W, 3) videos in rows and columns -> one (T, rows*(H+label), cols*W, 3) video, each cell captioned.
-
-    Written here because no library of cinescene's tiles videos with captions; PIL draws the captions.
-    """
-    frames, height, width, _ = layout[0][0].shape
-    rows, cols = len(layout), len(layout[0])
-    cell_h = height + LABEL_HEIGHT
-    out = np.full((frames, rows * cell_h, cols * width, 3), 255, np.uint8)
-    caption = Image.new("RGB", (cols * width, rows * cell_h), "white")
-    draw = ImageDraw.Draw(caption)
-    for r in range(rows):
-        for c in range(cols):
-            draw.text((c * width + 2, r * cell_h), labels[r][c], fill="black")
-    out[:] = np.asarray(caption)
-    for r in range(rows):
-        for c in range(cols):
-            out[:, r * cell_h + LABEL_HEIGHT:(r + 1) * cell_h, c * width:(c + 1) * width] = layout[r][c]
-    # Even sides: H.264 in yuv420p needs them.
-    return out[:, :out.shape[1] // 2 * 2, :out.shape[2] // 2 * 2]
 
 
 CSV_COLUMNS = ("style", "motion", "look_to_base", "look_to_reference", "dx", "dy", "zoom", "camera", "video")

@@ -53,7 +53,7 @@ def test_corner_cells_are_the_base_and_the_plain_sample(tiny_model, library, sti
     assert all({"dx", "dy", "zoom", "camera"} <= set(c) for c in cells.values())
     assert events[-1] == ("writing", 1, 1) and ("cell", 6, 6) in events
     grid_video = media.read_video(out / "grid.mp4")
-    assert grid_video.frames.shape == (5, 2 * (32 + sweep.LABEL_HEIGHT), 3 * 48, 3)
+    assert grid_video.frames.shape == (5, 2 * (32 + media.LABEL_HEIGHT), 3 * 48, 3)
     assert (out / "grid.png").stat().st_size > 0
     record = json.loads((out / "sweep.json").read_text())
     assert record["kind"] == "sweep" and record["sweep"]["style_adapter"] == "look" and len(record["cells"]) == 6
