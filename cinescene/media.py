@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 
 from .atomic import atomic_path
 from .errors import InputError
@@ -224,3 +224,28 @@ def read_video(path: str | os.PathLike[str], max_frames: int | None = None, fps:
             f"video {path.name} is truncated: its header promises about {expected} frames, only {len(frames)} decode"
         )
     return Video(np.stack(frames), rate)
+
+
+LABEL_HEIGHT = 12  # pixels of caption above each cell of a tiled grid
+
+
+def tile(layout: list[list[np.ndarray]], labels: list[list[str]], label_height: int = LABEL_HEIGHT) -> np.ndarray:
+    """(T, H, W, 3) videos in rows and columns -> one (T, rows*(H+label), cols*W, 3) video, each cell captioned.
+
+    Written here because none of cinescene's libraries tiles videos with captions; PIL draws the captions.
+    """
+    frames, height, width, _ = layout[0][0].shape
+    rows, cols = len(layout), len(layout[0])
+    cell_h = height + label_height
+    out = np.full((frames, rows * cell_h, cols * width, 3), 255, np.uint8)
+    caption = Image.new("RGB", (cols * width, rows * cell_h), "white")
+    draw = ImageDraw.Draw(caption)
+    for r in range(rows):
+        for c in range(cols):
+            draw.text((c * width + 2, r * cell_h), labels[r][c], fill="black")
+    out[:] = np.asarray(caption)
+    for r in range(rows):
+        for c in range(cols):
+            out[:, r * cell_h + label_height:(r + 1) * cell_h, c * width:(c + 1) * width] = layout[r][c]
+    # Even sides: H.264 in yuv420p needs them.
+    return out[:, :out.shape[1] // 2 * 2, :out.shape[2] // 2 * 2]

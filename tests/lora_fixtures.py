@@ -183,3 +183,16 @@ def with_bias_deltas(sd: dict[str, torch.Tensor], pairs, seed: int = 0, scale: f
 def effective(pairs, alpha: float) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """The same LoRA with alpha / rank folded into B: what a file without alpha must hold to act the same."""
     return {m: (a, b * (alpha / a.shape[0])) for m, (a, b) in pairs.items()}
+
+
+def style_and_motion_library(root: Path):
+    """A library in ``root/loras`` with a random style adapter ``look`` and a random motion adapter ``push``."""
+    from cinescene import loading
+    from cinescene.adapters import AdapterLibrary
+
+    lib = AdapterLibrary(root / "loras")
+    tr = loading.build_tiny_pipeline().transformer
+    for name, suffixes, kind in (("look", STYLE, "style"), ("push", MOTION, "motion")):
+        path = save(diffusers_layout(random_lora(tr, suffixes, seed=len(name))), root / f"{name}.safetensors")
+        lib.import_file(path, kind, name=name, base_model="tiny", transformer=tr)
+    return lib

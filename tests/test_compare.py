@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from cinescene import compare, loading, media, sampler
-from cinescene.adapters import AdapterLibrary
 from cinescene.errors import InputError
 from cinescene.settings import AdapterChoice, ModelSpec, SampleSettings
 
@@ -20,13 +19,7 @@ SETTINGS = SampleSettings(prompt="a lighthouse", steps=3, frames=5, height=32, w
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cmp")
-    lib = AdapterLibrary(root / "loras")
-    tr = loading.build_tiny_pipeline().transformer
-    for name, suffixes, kind in (("look", lf.STYLE, "style"), ("push", lf.MOTION, "motion")):
-        path = lf.save(lf.diffusers_layout(lf.random_lora(tr, suffixes, seed=len(name))), root / f"{name}.safetensors")
-        lib.import_file(path, kind, name=name, base_model="tiny", transformer=tr)
-    return lib
+    return lf.style_and_motion_library(tmp_path_factory.mktemp("cmp"))
 
 
 def test_compare_writes_both_videos_and_every_metric(tiny_model, library, metric_nets, still, tmp_path):

@@ -146,6 +146,32 @@ def test_compare_through_the_api(app_client, still, tmp_path):
     assert json.loads(open(report).read())["adapters"][0]["name"] == "cmp-look"
 
 
+def test_sweep_through_the_api(app_client, still, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    from cinescene import loading
+
+    import lora_fixtures as lf
+
+    tr = loading.build_tiny_pipeline().transformer
+    style = lf.save(lf.diffusers_layout(lf.random_lora(tr, lf.STYLE, seed=32)), tmp_path / "swp-look.safetensors")
+    app_client.predict(file=handle_file(str(style)), kind="style", name="swp-look", description="", strength=1.0,
+                       api_name="/import_adapter")
+    shot = {**GEN_DEFAULTS, "style": "swp-look", "style_strength": 0.3}  # the sliders do not apply to a sweep
+    grid, table, look_plot, camera_plot, report = app_client.predict(
+        image=handle_file(str(still)), **shot, style_strengths="0, 1", motion_strengths="0", ramp="constant",
+        api_name="/sweep")
+    assert [(row[0], row[1]) for row in table["data"]] == [(0, 0), (1, 0)]
+    assert table["data"][0][2] == 0 and table["data"][1][2] > 0  # look distance to the 0/0 cell
+    assert media.read_video(grid).num_frames == 5
+    assert {row[2] for row in look_plot["data"]} == {"motion 0"}
+    assert json.loads(open(report).read())["sweep"]["style_strengths"] == [0.0, 1.0]
+    with pytest.raises(AppError, match="is not a list of numbers"):
+        app_client.predict(image=handle_file(str(still)), **shot, style_strengths="0, lots", motion_strengths="0",
+                           ramp="constant", api_name="/sweep")
+
+
 def test_compare_without_adapters_is_a_clear_error(app_client, still):
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
@@ -232,7 +258,7 @@ def test_examples_fill_the_shot_and_never_run_the_model(built_app):
     import gradio as gr
 
     datasets = {b.elem_id: b for b in built_app.blocks.values() if isinstance(b, gr.Dataset)}
-    assert set(datasets) == {"gen-examples", "cmp-examples"}
+    assert set(datasets) == {"gen-examples", "cmp-examples", "swp-examples"}
     for prefix, dataset in datasets.items():
         assert len(dataset.samples) == 3 and dataset.samples[0][1].startswith("The lighthouse beam")
         triggered = [fn for fn in built_app.fns.values() if any(t[0] == dataset._id for t in fn.targets)]
@@ -240,8 +266,9 @@ def test_examples_fill_the_shot_and_never_run_the_model(built_app):
         assert [fn.api_name for fn in triggered] == [f"{prefix.split('-')[0]}_load_example"]
         assert not [fn for fn in built_app.fns.values() if fn.trigger_after == triggered[0]._id]
     # The only events that generate are the buttons'.
-    runs = {fn.api_name: fn for fn in built_app.fns.values() if fn.api_name in ("generate", "compare")}
-    buttons = {b._id for b in built_app.blocks.values() if getattr(b, "elem_id", None) in ("gen-run", "cmp-run")}
+    runs = {fn.api_name: fn for fn in built_app.fns.values() if fn.api_name in ("generate", "compare", "sweep")}
+    buttons = {b._id for b in built_app.blocks.values()
+               if getattr(b, "elem_id", None) in ("gen-run", "cmp-run", "swp-run")}
     assert all({t[0] for t in fn.targets} <= buttons for fn in runs.values())
 
 
@@ -268,6 +295,27 @@ def test_make_the_demo_dataset_picks_a_free_name(tmp_path):
     assert len(found.train) + len(found.validation) == footage.DEMO.clips + footage.DEMO.stills
     _, again = make_demo_dataset(ctx)
     assert again["value"] == "toy-demo-2" and again["choices"] == ["toy-demo", "toy-demo-2"]
+
+
+def test_resume_continues_a_run_by_name_and_refuses_one_that_never_ran(tmp_path, monkeypatch):
+    from cinescene.errors import CinesceneError
+    from cinescene.settings import ModelSpec
+    from cinescene.ui import AppContext
+    from cinescene.ui.train_tab import make_demo_dataset, start_training
+
+    ctx = AppContext(spec=ModelSpec(model="tiny"), datasets_root=tmp_path / "datasets", runs_root=tmp_path / "runs")
+    make_demo_dataset(ctx)
+    started = []
+    monkeypatch.setattr(ctx.runs, "start", lambda config: (started.append(config), config.run_dir())[1])
+    monkeypatch.setattr(ctx, "release_gpu", lambda: None)
+    form = {"stage": "style", "name": "look", "steps": 10}
+    with pytest.raises(CinesceneError, match="no run named 'look' to resume"):
+        start_training(ctx, "toy-demo", form, resume=True)
+    assert not started
+    assert start_training(ctx, "toy-demo", form).startswith("Started **look**") and not started[-1].resume
+    started[-1].run_dir().mkdir(parents=True)  # what the run leaves behind
+    assert start_training(ctx, "toy-demo", form, resume=True).startswith("Resumed **look**")
+    assert started[-1].resume and started[-1].name == "look"
 
 
 def test_camera_plot_frames():

@@ -1,8 +1,8 @@
 """``python -m cinescene``: the command line over the same core functions the app uses.
 
-One module per command group (``sample``, ``adapters``, ``evaluate``, ``train``, ``toy``);
-what they share (flags derived from the settings dataclasses, progress bars) is
-in ``common``.
+One module per command group (``sample``, ``adapters``, ``evaluate``, ``sweep``,
+``train``, ``review``, ``toy``); what they share (flags derived from the settings
+dataclasses, progress bars) is in ``common``.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from collections.abc import Sequence
 
 from ..environment import quiet_libraries
 from ..errors import CinesceneError
-from . import adapters, evaluate, sample, toy, train
+from . import adapters, evaluate, review, sample, sweep, toy, train
 from .common import Parser
 
-GROUPS = (sample, adapters, evaluate, train, toy)  # each adds its subcommands with add_parsers(sub)
+GROUPS = (sample, adapters, evaluate, sweep, train, review, toy)  # each adds its subcommands with add_parsers(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:

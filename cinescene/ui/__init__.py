@@ -15,6 +15,7 @@ from .adapters_tab import adapters_tab
 from .common import GPU_QUEUE, AppContext, progress_callback
 from .compare_tab import compare_tab
 from .generate import generate_tab
+from .sweep_tab import sweep_tab
 from .train_tab import train_tab
 
 __all__ = ["GPU_QUEUE", "AppContext", "build_app", "model_banner", "progress_callback"]
@@ -48,9 +49,11 @@ def build_app(ctx: AppContext) -> gr.Blocks:
             gen = generate_tab(ctx)
         with gr.Tab("Compare"):
             cmp = compare_tab(ctx)
+        with gr.Tab("Sweep"):
+            swp = sweep_tab(ctx)
         with gr.Tab("Adapters", elem_id="tab-adapters"):
-            dropdowns = [("style", gen.style), ("motion", gen.motion), ("speed", gen.speed),
-                         ("style", cmp.style), ("motion", cmp.motion), ("speed", cmp.speed)]
+            dropdowns = [(slot, getattr(shot, slot)) for shot in (gen, cmp, swp)
+                         for slot in ("style", "motion", "speed")]
             refresh_adapters, refreshed = adapters_tab(ctx, dropdowns)
         with gr.Tab("Train"):
             if ctx.limits.train_enabled:

@@ -254,22 +254,28 @@ def generate(ctx: AppContext, values: dict[str, Any], progress: gr.Progress) -> 
     return str(result.video_path), result.record or {}
 
 
-def shot_handler(ctx: AppContext, fn: Callable[..., Any], generations: int = 1) -> Callable[..., Any]:
-    """Wrap ``fn(ctx, values, progress=...)`` for an event on ``ShotInputs.components``.
+def shot_handler(ctx: AppContext, fn: Callable[..., Any], generations: int | Callable[[dict[str, Any]], int] = 1,
+                 extra_fields: tuple[str, ...] = ()) -> Callable[..., Any]:
+    """Wrap ``fn(ctx, values, progress=...)`` for an event on ``ShotInputs.components`` (then ``extra_fields``).
 
     On a ZeroGPU Space the call runs inside @spaces.GPU, asking for the estimated duration of
-    ``generations`` videos of the requested size. A request whose estimate is over the maximum
-    is refused before that call, with settings that fit.
+    ``generations`` videos of the requested size (a number, or a function of the request's values:
+    a sweep's cell count). A request whose estimate is over the maximum is refused before that call,
+    with settings that fit.
     """
-    handler = named_handler(SHOT_FIELDS, lambda values, progress: fn(ctx, values, progress=progress))
+    fields = SHOT_FIELDS + extra_fields
+    handler = named_handler(fields, lambda values, progress: fn(ctx, values, progress=progress))
     gpu = ctx.limits.zero_gpu
     if gpu is None:
         return handler
 
+    def count(values: dict[str, Any]) -> int:
+        return generations(values) if callable(generations) else generations
+
     def duration(*args: Any, **kwargs: Any) -> int:
-        values = {**dict(zip(SHOT_FIELDS, args)), **{k: v for k, v in kwargs.items() if k in SHOT_FIELDS}}
+        values = {**dict(zip(fields, args)), **{k: v for k, v in kwargs.items() if k in fields}}
         try:
-            return min(gpu.max_seconds, gpu.seconds(ctx.spec.model, gpu_shot(ctx, values, generations)[0]))
+            return min(gpu.max_seconds, gpu.seconds(ctx.spec.model, gpu_shot(ctx, values, count(values))[0]))
         except (CinesceneError, KeyError, TypeError, ValueError):
             return 60  # bad input: the call fails in its first second anyway
 
@@ -277,15 +283,15 @@ def shot_handler(ctx: AppContext, fn: Callable[..., Any], generations: int = 1) 
 
     def checked(values: dict[str, Any], progress: Any) -> Any:
         try:
-            shot, speed = gpu_shot(ctx, values, generations)
+            shot, speed = gpu_shot(ctx, values, count(values))
             gpu.check(ctx.spec.model, shot, speed)
         except (CinesceneError, KeyError, TypeError, ValueError) as err:
             if not isinstance(err, CinesceneError):
                 err = CinesceneError(f"unusable request: {err}")
             raise user_error(err) from None
-        return on_gpu(*(values.get(name) for name in SHOT_FIELDS), progress=progress)
+        return on_gpu(*(values.get(name) for name in fields), progress=progress)
 
-    return named_handler(SHOT_FIELDS, checked)
+    return named_handler(fields, checked)
 
 
 def check_still(image: str | None) -> str | None:

@@ -83,10 +83,13 @@ def form_values(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def start_training(ctx: AppContext, dataset_name: str | None, values: dict[str, Any]) -> str:
-    """Start a run from the tab's ``FORM`` values (by field name) on a dataset in the datasets folder."""
+def start_training(ctx: AppContext, dataset_name: str | None, values: dict[str, Any], resume: bool = False) -> str:
+    """Start a run from the tab's ``FORM`` values (by field name) on a dataset in the datasets folder.
+
+    ``resume``: continue the run of that name from its last checkpoint (the trainer's ``--resume``).
+    """
     try:
-        settings = form_values(values)
+        settings = {**form_values(values), **({"resume": True} if resume else {})}
         steps = settings.get("steps")
         if steps is None or steps > ctx.limits.max_train_steps:
             raise InputError(f"this app allows at most {ctx.limits.max_train_steps} steps per stage"
@@ -101,6 +104,8 @@ def start_training(ctx: AppContext, dataset_name: str | None, values: dict[str, 
         )
         if not folder.is_dir():
             raise CinesceneError(f"no dataset named {dataset_name!r}")
+        if resume and not config.run_dir().is_dir():
+            raise CinesceneError(f"no run named {config.name!r} to resume: start it first")
         # Check the whole dataset now: a bad file is named here, not minutes later in a log.
         scan(config.data, stage=config.stage, window=config.window, fps=config.fps, val_fraction=config.val_fraction,
              min_held_out=config.val_items)
@@ -110,7 +115,8 @@ def start_training(ctx: AppContext, dataset_name: str | None, values: dict[str, 
         run_dir = ctx.runs.start(config)
     except CinesceneError as err:
         raise user_error(err) from None
-    return f"Started **{config.name}** ({config.stage}); logs in `{run_dir}`."
+    verb = "Resumed" if resume else "Started"
+    return f"{verb} **{config.name}** ({config.stage}); logs in `{run_dir}`."
 
 
 def stop_training(ctx: AppContext) -> str:
@@ -192,6 +198,7 @@ def train_tab(ctx: AppContext, refresh_adapters: Any, refreshed: list[Any]) -> N
                         widgets[name] = form_widget(ctx, name)
             with gr.Row():
                 start = gr.Button("Start", variant="primary", elem_id="train-start")
+                resume = gr.Button("Resume (same name, from its last checkpoint)", elem_id="train-resume")
                 stop = gr.Button("Stop (checkpoints)", variant="stop", elem_id="train-stop")
         with gr.Column(scale=1):
             status = gr.Markdown("No run yet.", elem_id="train-status")
@@ -208,12 +215,15 @@ def train_tab(ctx: AppContext, refresh_adapters: Any, refreshed: list[Any]) -> N
     upload.upload(_upload, inputs=upload, outputs=[upload_status, dataset], api_name="upload_dataset")
     demo.click(lambda: make_demo_dataset(ctx), outputs=[upload_status, dataset], api_name="make_demo_dataset")
 
-    def _start(values: dict[str, Any], progress: Any) -> tuple[str, bool]:
+    def _start(values: dict[str, Any], progress: Any, resume: bool = False) -> tuple[str, bool]:
         dataset_name = values.pop("dataset")
-        return start_training(ctx, dataset_name, values), False
+        return start_training(ctx, dataset_name, values, resume=resume), False
 
-    start.click(named_handler(("dataset", *FORM), _start), inputs=[dataset, *(widgets[name] for name in FORM)],
-                outputs=[status, finished], api_name="train_start")
+    form_inputs = [dataset, *(widgets[name] for name in FORM)]
+    start.click(named_handler(("dataset", *FORM), _start), inputs=form_inputs, outputs=[status, finished],
+                api_name="train_start")
+    resume.click(named_handler(("dataset", *FORM), lambda values, progress: _start(values, progress, resume=True)),
+                 inputs=form_inputs, outputs=[status, finished], api_name="train_resume")
     stop.click(lambda: stop_training(ctx), outputs=status, api_name="train_stop")
 
     def _poll(was_finished):
