@@ -171,6 +171,6 @@ def test_zero_gpu_defaults_fit_one_call(zero_gpu_space):
     height, width = media.size_for_area(480 / 832, PRESETS[official.preset].area)
     gpu = zero_gpu()
     assert not gpu.fits("tiny", deploy.Shot(official.frames, height, width, official.steps, True))
-    assert len(frames) == len(steps) == 2  # Generate, then Compare (two videos per call)
-    for generations, f, s in zip((1, 2), frames, steps):
+    assert len(frames) == len(steps) == 3  # Generate, Compare (two videos per call), Sweep (a 2 x 2 grid)
+    for generations, f, s in zip((1, 2, 4), frames, steps):
         assert f < official.frames and gpu.fits("tiny", deploy.Shot(f, height, width, s, True, generations))

@@ -298,7 +298,8 @@ def test_make_the_demo_dataset_picks_a_free_name(tmp_path):
 
 
 def test_resume_continues_a_run_by_name_and_refuses_one_that_never_ran(tmp_path, monkeypatch):
-    from cinescene.errors import CinesceneError
+    import gradio as gr
+
     from cinescene.settings import ModelSpec
     from cinescene.ui import AppContext
     from cinescene.ui.train_tab import make_demo_dataset, start_training
@@ -309,7 +310,7 @@ def test_resume_continues_a_run_by_name_and_refuses_one_that_never_ran(tmp_path,
     monkeypatch.setattr(ctx.runs, "start", lambda config: (started.append(config), config.run_dir())[1])
     monkeypatch.setattr(ctx, "release_gpu", lambda: None)
     form = {"stage": "style", "name": "look", "steps": 10}
-    with pytest.raises(CinesceneError, match="no run named 'look' to resume"):
+    with pytest.raises(gr.Error, match="no run named 'look' to resume"):
         start_training(ctx, "toy-demo", form, resume=True)
     assert not started
     assert start_training(ctx, "toy-demo", form).startswith("Started **look**") and not started[-1].resume

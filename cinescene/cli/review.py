@@ -34,8 +34,8 @@ def cmd_review(args: argparse.Namespace) -> int:
     from .. import evaluate, loading
     from ..training import review
 
+    review.list_checkpoints(args.run)  # a clear answer about the run before anything else
     shots = evaluate.read_set(args.set_file)
-    review.list_checkpoints(args.run)  # a clear answer about the run before any model loads
     spec = model_spec(args)
     template = sample_settings(args, spec)
     model = loading.get_model(spec)

@@ -134,7 +134,10 @@ def component_id(pipe: Any, model_id: str) -> dict[str, str]:
         config = getattr(module, "config", {})
         data = config.to_dict() if hasattr(config, "to_dict") else dict(config)
         folder = Path(str(data.get("_name_or_path") or ""))
-        if data.get("_name_or_path") and folder.is_dir():
+        # Bookkeeping keys out: diffusers' _use_default_values is a set written as a list, in an order that
+        # changes from one process to the next, which made every new process re-encode the whole cache.
+        data = {k: v for k, v in data.items() if not k.startswith("_")}
+        if folder.name and folder.is_dir():
             data["weight_files"] = [(p.name, p.stat().st_size, p.stat().st_mtime_ns)
                                     for p in sorted(folder.iterdir()) if p.suffix in (".safetensors", ".bin")]
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -146,6 +146,7 @@ def review(model: LoadedModel, run_dir: str | os.PathLike[str], shots: list[Eval
             seed = template.seed if shot.seed is None else shot.seed
             settings = dataclasses.replace(template, prompt=shot.prompt, seed=seed, adapters=adapters)
             frames = sampler.sample(model, image, settings, library=scratch).frames
+            (out_dir / "videos" / f"row{r}").mkdir(parents=True, exist_ok=True)
             path = media.write_video(frames, out_dir / "videos" / f"row{r}" / f"shot{s}.mp4")
             videos[-1].append(frames)
             motion = metrics.camera_motion(frames).values

@@ -75,10 +75,10 @@ def sweep_tab(ctx: AppContext) -> ShotInputs:
                 "strengths. Pick the cell that looks right, with the look and camera numbers beside it.")
     with gr.Row():
         with gr.Column(scale=1):
-            shot = shot_inputs(ctx, "swp", generations=9)
+            shot = shot_inputs(ctx, "swp", generations=4)  # the default 2 x 2 grid
             with gr.Row():
-                style_strengths = gr.Textbox("0, 0.5, 1", label="Style strengths (rows)", elem_id="swp-style-s")
-                motion_strengths = gr.Textbox("0, 0.5, 1", label="Motion strengths (columns)",
+                style_strengths = gr.Textbox("0, 1", label="Style strengths (rows)", elem_id="swp-style-s")
+                motion_strengths = gr.Textbox("0, 1", label="Motion strengths (columns)",
                                               elem_id="swp-motion-s")
             ramp = gr.Radio(list(sweep.RAMPS), value="constant", label="Over the denoising steps",
                             info="constant, up (0 to the strength) or down (the strength to 0)", elem_id="swp-ramp")

@@ -140,3 +140,19 @@ def test_encodings_of_a_retrained_model_in_the_same_folder_are_not_reused(tmp_pa
     os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 1))  # coarse clocks
     second = identity()
     assert second["vae"] != first["vae"] and second["text_encoder"] == first["text_encoder"]
+
+
+def test_cache_keys_are_the_same_in_every_process():
+    """A new process (the next training run) must find the entries the last one wrote."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT, subprocess_env
+
+    code = ("from cinescene import loading; from cinescene.settings import ModelSpec; "
+            "from cinescene.training.latent_cache import component_id; "
+            "print(component_id(loading.load_model(ModelSpec(model='tiny')).pipe, 'tiny'))")
+    seen = {subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=subprocess_env(PYTHONHASHSEED=seed),
+                           capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+            for seed in ("1", "2")}
+    assert len(seen) == 1, seen
