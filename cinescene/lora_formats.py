@@ -118,6 +118,14 @@ class Conversion:
     dropped: list[str] = field(default_factory=list)  # full deltas left out on request (see lora_original)
 
 
+def from_peft(state: dict[str, torch.Tensor], rank: int, alpha: float) -> dict[str, torch.Tensor]:
+    """A peft state dict of the transformer's LoRA (a training run, one of its checkpoints) in canonical form."""
+    trained = {f"transformer.{k}": v for k, v in state.items()}
+    canonical, _ = to_canonical(trained, {"lora_adapter_metadata": {"transformer.r": rank,
+                                                                    "transformer.lora_alpha": alpha}})
+    return canonical
+
+
 def to_canonical(
     state_dict: dict[str, torch.Tensor], metadata: dict[str, Any] | None = None
 ) -> tuple[dict[str, torch.Tensor], str]:

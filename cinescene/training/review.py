@@ -93,9 +93,8 @@ def promote(run_dir: str | os.PathLike[str], checkpoint: Checkpoint, library: Ad
 
     run_dir = Path(run_dir)
     config = run_config(run_dir)
-    trained = {f"transformer.{k}": v for k, v in load_file(str(checkpoint.path / "adapter.safetensors")).items()}
-    metadata = {"lora_adapter_metadata": {"transformer.r": config.rank, "transformer.lora_alpha": config.alpha}}
-    canonical, _ = lora_formats.to_canonical(trained, metadata)
+    canonical = lora_formats.from_peft(load_file(str(checkpoint.path / "adapter.safetensors")), config.rank,
+                                       config.alpha)
     extra = {"run": run_dir.name, "stage": checkpoint.stage, "step": checkpoint.step,
              "frozen_style": checkpoint.frozen_style}
     return library.add(canonical, checkpoint.stage, name=name or f"{run_dir.name}-{checkpoint.stage}-{checkpoint.step}",

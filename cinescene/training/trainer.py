@@ -449,9 +449,7 @@ class Trainer:
         if not accelerator.is_main_process:
             return name
         transformer = accelerator.unwrap_model(model.pipe.transformer)
-        trained = {f"transformer.{k}": v for k, v in self._trainable_state(model, stage).items()}
-        metadata = {"lora_adapter_metadata": {"transformer.r": c.rank, "transformer.lora_alpha": c.alpha}}
-        canonical, _ = lora_formats.to_canonical(trained, metadata)
+        canonical = lora_formats.from_peft(self._trainable_state(model, stage), c.rank, c.alpha)
         if c.resume and self._published_already(name, stage, canonical):
             return name  # killed after publishing, before marking the stage finished
         info = self.library.add(canonical, stage, name=name, base_model=c.model, transformer=transformer,
