@@ -3,7 +3,8 @@
     python scripts/train_toy_model.py                 # the full run: writes cinescene/toy/model and loras/*/toy-*
     python scripts/train_toy_model.py --out /tmp/q --quick --no-adapters   # a few steps of everything
 
-The recipe is in ``cinescene/toy/base_model.py`` (the base model) and ``cinescene/toy/evidence.py``
+The recipe is in ``cinescene/toy/base_model.py`` (the base model: ``recipe.py`` its schedule,
+``vae_training.py`` its VAE stage) and ``cinescene/toy/evidence.py``
 (the demo adapters, trained through ``python -m cinescene train``). Weights are reproducible for a
 given ``--threads``; ``toy_model.json`` in the model folder records their sha256, the schedule,
 the losses and the time every stage took.
@@ -21,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from cinescene import architecture  # noqa: E402
 from cinescene.environment import quiet_libraries  # noqa: E402
-from cinescene.toy import base_model, evidence  # noqa: E402
+from cinescene.toy import base_model, evidence, recipe  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     folder = Path(args.out).resolve()
     if not folder.parent.is_dir():
         parser.error(f"the folder {folder.parent} does not exist")
-    schedule = base_model.QUICK if args.quick else base_model.Schedule()
+    schedule = recipe.QUICK if args.quick else recipe.Schedule()
     if not args.adapters_only:
         log = base_model.train(folder, schedule, args.seed, args.threads, check_moves=not args.no_move_check)
         size, seconds = log["weights_total_bytes"] / 1e6, log["total"]["wall_s"]

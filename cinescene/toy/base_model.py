@@ -4,7 +4,7 @@
 through the same local-folder path as Wan2.1's own weights. Every stage is deterministic for a
 given thread count (fixed seeds, torch's deterministic algorithms):
 
-1. VAE (AutoencoderKLWan, Wan2.1's 4x temporal / 8x spatial strides, trained through its output
+1. VAE (``vae_training``; AutoencoderKLWan, Wan2.1's 4x temporal / 8x spatial strides, trained through its output
    clamp: ``StraightThroughClamp``): reconstruction of toy frames, then of 9-frame clips, on
    half-size crops (it is convolutional: a quarter of the cost), then a few full-size clips, over
    every look and move so it can code any grade. Its ``latents_mean`` / ``latents_std`` are then
@@ -32,11 +32,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import math
 import re
 import resource
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,73 +43,23 @@ import torch
 
 from .. import architecture, atomic, camera
 from . import footage
-
-HEIGHT, WIDTH = 64, 112  # latents 8 x 14, 4 x 7 patches per latent frame
-CLIP_FRAMES = 17  # 5 latent frames
-VAE_CLIP_FRAMES = 9  # first frame + two 4-frame chunks: every path of the causal VAE
-# Prompt tokens (the tokenizer's model_max_length, read by loading.text_length): the longest toy caption is
-# 24 tokens. Wan's 512 would leave ~490 identical zero-padding keys in every cross-attention.
-TEXT_TOKENS = 32
-FLOW_SHIFT = 3.0  # the trainer's default --shift and Wan's 480P sampling shift
-# What the folder's cinescene.json states (read by architecture.folder_sampling): a recognisable
-# moving picture in a few seconds on a CPU. Guidance 3 with the empty negative prompt: the transformer is
-# trained with 10% of captions dropped to "", so the empty prompt is the baseline guidance steers away from.
-SAMPLING = {"preset": "toy", "steps": 12, "guidance": 3.0, "frames": CLIP_FRAMES, "negative_prompt": ""}
-
-
-@dataclass(frozen=True)
-class Schedule:
-    vae_frame_steps: int = 2200
-    vae_frame_batch: int = 8
-    vae_clip_steps: int = 250
-    vae_clip_batch: int = 2
-    vae_full_steps: int = 30
-    vae_full_batch: int = 1
-    vae_lr: float = 1e-3
-    clips: int = 240  # neutral 17-frame clips for the transformer, every move equally
-    images: int = 320  # neutral single frames (blank conditioning)
-    steps: int = 3000
-    caption_dropout: float = 0.1  # share of captions trained as "" (the negative prompt), so guidance has a baseline
-    clip_batch: int = 8
-    image_batch: int = 16
-    image_every: int = 4  # every 4th step is a batch of single frames
-    lr: float = 6e-4
-    warmup: int = 150
-    eval_scenes: int = 2
-
-
-# A few steps of every stage: the suite runs it to show the recipe runs and is deterministic.
-QUICK = Schedule(vae_frame_steps=3, vae_frame_batch=2, vae_clip_steps=2, vae_clip_batch=1, vae_full_steps=1,
-                 vae_full_batch=1, clips=6, images=4, steps=6, clip_batch=2, image_batch=2, warmup=2, eval_scenes=1)
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-class Clock:
-    """Wall and CPU seconds per named phase (printed, and kept for toy_model.json)."""
-
-    def __init__(self, report: Any = print) -> None:
-        self.phases: dict[str, dict[str, float]] = {}
-        self.report = report
-        self._start = (time.perf_counter(), cpu_seconds())
-
-    def lap(self, name: str) -> None:
-        now = (time.perf_counter(), cpu_seconds())
-        self.phases[name] = {"wall": round(now[0] - self._start[0], 2), "cpu": round(now[1] - self._start[1], 2)}
-        self._start = now
-        self.report(f"[{name}] {self.phases[name]['wall']:.1f} s wall, {self.phases[name]['cpu']:.1f} s CPU")
-
-
-def setup_determinism(seed: int, threads: int) -> None:
-    # Results depend on the thread count (kernels split reductions by thread): it is part of the recipe.
-    torch.set_num_threads(threads)
-    # Trained weights drift into the denormal range; on a CPU those are 10x slower and nothing needs them.
-    torch.set_flush_denormal(True)
-    torch.use_deterministic_algorithms(True)
-    torch.manual_seed(seed)
+from .recipe import (
+    CLIP_FRAMES,
+    FLOW_SHIFT,
+    HEIGHT,
+    QUICK,
+    SAMPLING,
+    TEXT_TOKENS,
+    WIDTH,
+    Clock,
+    Schedule,
+    cpu_seconds,
+    lr_at,
+    parameters,
+    scene_for,
+    setup_determinism,
+)
+from .vae_training import evaluate_vae, set_latent_statistics, train_vae
 
 
 def vocabulary() -> list[str]:
@@ -167,170 +115,6 @@ def build_pipeline(seed: int) -> Any:
     for module in (transformer, vae, text_encoder, image_encoder):
         module.eval().requires_grad_(False)
     return pipe
-
-
-def parameters(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
-def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
-    """Linear warm-up, then cosine decay to a tenth of the peak."""
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
-# -- data ----------------------------------------------------------------------------------------------------
-
-
-def scene_for(kind: int, index: int, seed: int) -> footage.Scene:
-    # ``kind`` keeps the VAE's, the transformer's and the checks' scenes apart (and apart from the demo set's).
-    return footage.random_scene(np.random.default_rng([seed, 1000 + kind, index]), WIDTH / HEIGHT)
-
-
-def to_pixels(frames: np.ndarray) -> torch.Tensor:
-    """uint8 (B, T, H, W, 3) -> float (B, 3, T, H, W) in [-1, 1], as the pipeline's video processor gives."""
-    return torch.from_numpy(frames).permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0
-
-
-def vae_batch(rng: np.random.Generator, batch: int, frames: int, seed: int, crop: tuple[int, int] | None = None
-              ) -> torch.Tensor:
-    """Random scenes under every look and move, fresh each step: the VAE never sees one twice.
-
-    ``crop`` cuts a random (height, width) window at a multiple of 8 pixels (the VAE's stride).
-    """
-    clips = []
-    for _ in range(batch):
-        index = int(rng.integers(1 << 30))
-        look = footage.LOOKS[int(rng.integers(len(footage.LOOKS)))]
-        move = footage.MOVES[int(rng.integers(len(footage.MOVES)))]
-        clip = footage.render_clip(scene_for(1, index, seed), look, move, frames, HEIGHT, WIDTH, seed=index)
-        if crop is not None:
-            top = 8 * int(rng.integers((HEIGHT - crop[0]) // 8 + 1))
-            left = 8 * int(rng.integers((WIDTH - crop[1]) // 8 + 1))
-            clip = clip[:, top:top + crop[0], left:left + crop[1]]
-        clips.append(clip)
-    return to_pixels(np.stack(clips))
-
-
-# -- stage 1: the VAE ----------------------------------------------------------------------------------------
-
-
-class StraightThroughClamp(torch.overrides.TorchFunctionMode):
-    """``torch.clamp`` as it is in the forward pass, the identity in the backward pass.
-
-    AutoencoderKLWan clamps its decoded frames to [-1, 1]; a pixel pushed past the bound gets no
-    gradient and stays there, which held a freshly initialised toy VAE at ~11 dB for hundreds of steps.
-    Passing the gradient straight through trains the same decoder, clamp included, and gets out of that
-    in under a hundred steps (measured: 14.7 dB against 11.2 dB after 300 steps at the same settings).
-    """
-
-    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
-        out = func(*args, **(kwargs or {}))
-        if func is torch.clamp or func is torch.Tensor.clamp:
-            return args[0] + (out - args[0]).detach()
-        return out
-
-
-def inflate_temporal(vae: Any) -> None:
-    """Start the VAE as an image autoencoder applied frame by frame (I3D's and VideoLDM's "inflation").
-
-    Every causal 3D convolution keeps only its current-frame tap (the two taps on earlier frames are
-    zeroed), the encoder's temporal downsampling averages the frame pairs it merges, and the decoder's
-    temporal upsampling repeats each latent frame. The frame phase trains exactly this per-frame model
-    (single frames never reach the other taps, so they stay zero); the clip phases then learn motion
-    from it. From a random start, 250 clip steps left frames 8 to 16 of a still clip at 14 dB against
-    22 dB for frame 0; inflating that VAE alone, untrained, lifted them to 20 dB.
-    """
-    from diffusers.models.autoencoders.autoencoder_kl_wan import WanCausalConv3d, WanResample
-
-    with torch.no_grad():
-        resamplers = [m for m in vae.modules() if isinstance(m, WanResample) and hasattr(m, "time_conv")]
-        for module in resamplers:
-            weight = module.time_conv.weight  # (out, in, 3, 1, 1); tap 2 is the newest frame
-            weight.zero_()
-            module.time_conv.bias.zero_()
-            eye = torch.eye(weight.shape[1])
-            if module.mode == "upsample3d":  # out = two frames' channels, both the input frame
-                weight[:weight.shape[1], :, 2, 0, 0] = eye
-                weight[weight.shape[1]:, :, 2, 0, 0] = eye
-            else:  # downsample3d, stride 2: the mean of the two frames it merges
-                weight[:, :, 1:, 0, 0] = eye[..., None] / 2
-        temporal = {id(m.time_conv) for m in resamplers}
-        for module in vae.modules():
-            if isinstance(module, WanCausalConv3d) and id(module) not in temporal and module.kernel_size[0] == 3:
-                module.weight[:, :, :2] = 0
-
-
-def vae_loss(vae: Any, x: torch.Tensor) -> torch.Tensor:
-    # The posterior's mode is all cinescene and the pipeline use (sample_mode="argmax"), so that is what is trained.
-    with StraightThroughClamp():
-        z = vae.encode(x).latent_dist.mode()
-        recon = vae.decode(z).sample
-    return ((recon - x) ** 2).mean() + 0.1 * (recon - x).abs().mean() + 1e-4 * (z ** 2).mean()
-
-
-def train_vae(pipe: Any, schedule: Schedule, seed: int, log: dict[str, Any], report: Any = print) -> None:
-    vae = pipe.vae
-    inflate_temporal(vae)
-    vae.train().requires_grad_(True)
-    optimizer = torch.optim.AdamW(list(vae.parameters()), lr=schedule.vae_lr, weight_decay=0.0)
-    rng = np.random.default_rng([seed, 11])
-    crop = (HEIGHT // 2, WIDTH // 2)
-    phases = [("frames", schedule.vae_frame_steps, schedule.vae_frame_batch, 1, crop),
-              ("clips", schedule.vae_clip_steps, schedule.vae_clip_batch, VAE_CLIP_FRAMES, crop),
-              ("full", schedule.vae_full_steps, schedule.vae_full_batch, VAE_CLIP_FRAMES, None)]
-    total = sum(p[1] for p in phases)
-    step = 0
-    summary: dict[str, Any] = {"lr": schedule.vae_lr, "phases": []}
-    for name, steps, batch, frames, size in phases:
-        losses = []
-        for _ in range(steps):
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(step, total, schedule.vae_lr, max(1, total // 20))
-            loss = vae_loss(vae, vae_batch(rng, batch, frames, seed, size))
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            losses.append(loss.item())
-            if step % 100 == 0 or step == total - 1:
-                report(f"vae step {step}/{total} ({name}) loss {losses[-1]:.4f}")
-            step += 1
-        summary["phases"].append({"name": name, "steps": steps, "batch": batch, "frames": frames,
-                                  "size": list(size or (HEIGHT, WIDTH)),
-                                  "loss_first": round(losses[0], 4) if losses else None,
-                                  "loss_last": round(float(np.mean(losses[-20:])), 4) if losses else None})
-    vae.eval().requires_grad_(False)
-    log["vae"] = summary
-
-
-@torch.no_grad()
-def evaluate_vae(pipe: Any, seed: int, count: int) -> dict[str, Any]:
-    """PSNR of held-out 17-frame clips (every look) through encode + decode."""
-    scores: dict[str, list[float]] = {}
-    for i in range(count):
-        look, move = footage.LOOKS[i % len(footage.LOOKS)], footage.MOVES[i % len(footage.MOVES)]
-        x = to_pixels(footage.render_clip(scene_for(9, i, seed), look, move, CLIP_FRAMES, HEIGHT, WIDTH, seed=i)[None])
-        recon = pipe.vae.decode(pipe.vae.encode(x).latent_dist.mode()).sample
-        mse = float(((recon.clamp(-1, 1) - x) ** 2).mean()) / 4.0  # on a [0, 1] scale
-        scores.setdefault(look, []).append(10 * math.log10(1.0 / max(mse, 1e-10)))
-    return {"psnr_db": round(float(np.mean([v for s in scores.values() for v in s])), 2),
-            "psnr_db_by_look": {k: round(float(np.mean(v)), 2) for k, v in scores.items()}}
-
-
-@torch.no_grad()
-def set_latent_statistics(pipe: Any, seed: int, count: int) -> None:
-    """Per-channel mean / std of the VAE's latents on neutral clips, into its config (what normalize divides by)."""
-    latents = []
-    for i in range(count):
-        clip = footage.render_clip(scene_for(8, i, seed), "neutral", footage.MOVES[i % len(footage.MOVES)],
-                                   CLIP_FRAMES, HEIGHT, WIDTH)
-        latents.append(pipe.vae.encode(to_pixels(clip[None])).latent_dist.mode())
-    z = torch.cat(latents).transpose(0, 1).reshape(architecture.TOY_VAE["z_dim"], -1).double()
-    pipe.vae.register_to_config(latents_mean=[round(float(v), 4) for v in z.mean(1)],
-                                latents_std=[round(float(v), 4) for v in z.std(1).clamp_min(1e-3)])
 
 
 # -- stage 2: the transformer --------------------------------------------------------------------------------

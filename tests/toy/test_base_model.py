@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import pytest
 import torch
 
 from cinescene import architecture
-from cinescene.toy import base_model, footage
+from cinescene.toy import base_model, footage, recipe
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = architecture.TOY_FOLDER
@@ -45,7 +46,7 @@ def test_quick_recipe_is_deterministic_and_loads_in_diffusers(tmp_path):
 def test_shipped_weights_are_the_recorded_ones():
     log = json.loads((SHIPPED / "toy_model.json").read_text())
     assert log["weights"] == base_model.weight_hashes(SHIPPED)
-    assert log["schedule"] == base_model.dataclasses.asdict(base_model.Schedule())  # the full recipe made them
+    assert log["schedule"] == dataclasses.asdict(recipe.Schedule())  # the full recipe made them
 
 
 def test_vocabulary_covers_every_caption_and_matches_the_text_encoder():
@@ -73,22 +74,3 @@ def test_toy_loads_through_the_local_folder_path(model):
     assert loaded.source == ("toy" if model == "toy" else "local")
     assert loaded.pipe.transformer.dtype == torch.float32
     assert loaded.preset.name == "toy"
-
-
-def test_an_inflated_vae_codes_a_still_clip_frame_by_frame():
-    """After inflate_temporal a fresh VAE codes each frame alone: every frame after the first of a still clip is one.
-
-    (The first frame takes the causal first-chunk path, whose residual shortcut sees padding: it differs.)
-    """
-    from diffusers import AutoencoderKLWan
-
-    torch.manual_seed(0)
-    vae = AutoencoderKLWan(**architecture.TOY_VAE)
-    clip = base_model.to_pixels(footage.render_clip(footage.random_scene(__import__("numpy").random.default_rng(1)),
-                                                    "neutral", "static", 9, 32, 48)[None])
-    with torch.no_grad():
-        before = vae.decode(vae.encode(clip).latent_dist.mode()).sample
-        base_model.inflate_temporal(vae)
-        after = vae.decode(vae.encode(clip).latent_dist.mode()).sample
-    assert (before[:, :, 2:] - before[:, :, 1:2]).abs().max() > 1e-2  # random temporal taps: frames differ
-    assert torch.allclose(after[:, :, 2:], after[:, :, 1:2].expand_as(after[:, :, 2:]), atol=1e-5)
