@@ -1,8 +1,9 @@
 """One shot split over CPU processes (gloo) under torchrun; launched by test_context_parallel.
 
-Each process first saves the float frames the pipeline returns for the shot (before cinescene rounds them to
-uint8: the numbers the tolerance is about), then runs ``cinescene sample`` with the same arguments on the
-same loaded engine, as ``torchrun -m cinescene sample`` does. argv: FRAMES_DIR, then the sample arguments.
+Each process first saves the float frames the pipeline returns for the shot (before cinescene rounds them
+to uint8: the numbers the tolerance is about) and the adapter slots it holds, then runs ``cinescene sample``
+with the same arguments on the same loaded engine, as ``torchrun -m cinescene sample`` does.
+argv: FRAMES_DIR, then the sample arguments.
 """
 
 import sys
@@ -24,4 +25,5 @@ sampler.apply_shift(model.pipe, float(settings.shift))
 with torch.no_grad():
     frames = model.pipe(**sampler.pipeline_kwargs(model, image, settings)).frames[0]
 np.save(folder / f"rank{model.parallel.rank}.npy", frames)
+(folder / f"rank{model.parallel.rank}.slots").write_text(" ".join(model.slots.ready))
 sys.exit(cli.main(argv))

@@ -58,6 +58,7 @@ def test_ulysses_on_two_cpu_processes_equals_one_process(tiny_model, still, tmp_
         resolved = sampler.resolve_settings(settings, image.size)
         sampler.apply_shift(tiny_model.pipe, float(resolved.shift))
         single = tiny_model.pipe(**sampler.pipeline_kwargs(tiny_model, image, resolved)).frames[0]
+    assert [(arrays / f"rank{rank}.slots").read_text() for rank in (0, 1)] == ["style motion speed"] * 2
     ranks = [np.load(arrays / f"rank{rank}.npy") for rank in (0, 1)]
     for frames in ranks:
         assert frames.shape == single.shape == (5, 128, 192, 3)
@@ -134,6 +135,15 @@ def _as_if_parallel(model: loading.LoadedModel) -> loading.LoadedModel:
     """``model`` as a process of a two-process Ulysses run sees it (no process group: the checks come first)."""
     world = context_parallel.World("ulysses", 2, "gloo", 0, torch.device("cpu"))
     return dataclasses.replace(model, parallel=world)
+
+
+def test_sampling_refuses_a_shot_the_processes_cannot_share(still, small_settings):
+    model = _as_if_parallel(loading.load_model(ModelSpec(model="tiny")))
+    image = media.load_image(still)
+    with pytest.raises(InputError, match="makes 1 x 3 x 3 = 9 tokens"):
+        sampler.sample(model, image, small_settings.replace(height=48, width=48, frames=1))
+    with pytest.raises(InputError, match="--cache taylorseer is not supported"):
+        sampler.sample(model, image, small_settings.replace(cache="taylorseer"))
 
 
 def test_sampling_refuses_a_speed_adapter_without_its_slot_prepared(tmp_path):
