@@ -180,10 +180,12 @@ def check_side_adapter(transformer: torch.nn.Module, name: str, targets: list[st
 
 
 def start(spec: ModelSpec) -> World:
-    """Join the processes torchrun started (the process group: nccl between GPUs, gloo between CPUs)."""
+    """Join the processes torchrun started (the process group: nccl between GPUs, gloo between CPUs).
+
+    For a spec ``check_spec`` has passed with a degree above 1.
+    """
     import torch.distributed as dist
 
-    check_spec(spec)
     device = device_for(spec)
     if device.type == "cuda":
         torch.cuda.set_device(device)

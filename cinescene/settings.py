@@ -40,7 +40,7 @@ MEMORY_CHOICES = (*MEMORY_MODES, "auto")  # auto: the fastest mode that fits the
 METRIC_WEIGHTS = ("pretrained", "fallback", "random")  # see metrics.MetricsConfig.weights
 # Step caches (speed.py): skip block computations that change little between denoising steps.
 CACHE_KINDS = ("none", "first-block", "taylorseer", "magcache", "magcache-calibrate")
-# Context parallelism (parallel.py): one shot split over the processes torchrun starts, by diffusers' Ulysses
+# Context parallelism (context_parallel.py): one shot split over the processes torchrun starts, by diffusers' Ulysses
 # (all-to-all over heads) or ring attention (keys and values passed around).
 PARALLEL_MODES = ("none", "ulysses", "ring")
 
