@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from . import architecture, placement
+from . import architecture, context_parallel, placement
 from .errors import InputError, ModelNotFoundError
 from .settings import HUB_480P, MAX_TEXT_TOKENS, MEMORY_CHOICES, PRESETS, TINY, TOY, ModelDefaults, ModelSpec
 from .slots import SlotState
@@ -46,6 +46,7 @@ class LoadedModel:
     # adapter strengths on the shared pipeline, so requests must not interleave.
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
     notes: list[str] = field(default_factory=list)  # choices made at load time (memory auto, ...)
+    parallel: context_parallel.World | None = None  # the processes one shot is split over (--parallel)
 
     @property
     def is_tiny(self) -> bool:
@@ -69,6 +70,7 @@ class LoadedModel:
             "preset": self.preset.name,
             "preset_source": self.preset.source,
             "notes": self.notes,
+            "parallel": self.parallel.describe() if self.parallel else None,
         }
 
 
@@ -127,7 +129,8 @@ def load_model(spec: ModelSpec) -> LoadedModel:
     """Build or load the pipeline ``spec`` names and place it on its device."""
     if spec.memory not in MEMORY_CHOICES:
         raise InputError(f"unknown memory mode {spec.memory!r}: choose one of {', '.join(MEMORY_CHOICES)}")
-    device = placement.resolve_device(spec.device)
+    world = context_parallel.start(spec) if context_parallel.check_spec(spec) > 1 else None
+    device = world.device if world else placement.resolve_device(spec.device)
     notes: list[str] = []
     if spec.memory == "auto":
         spec = placement.auto_memory(spec, device, notes)
@@ -161,10 +164,13 @@ def load_model(spec: ModelSpec) -> LoadedModel:
         defaults=architecture.defaults_for(spec.model, spec.preset),
         preset=preset,
         notes=notes,
+        parallel=world,
     )
     from . import speed
 
     speed.prepare_engine(model.pipe, model.slots, spec)
+    if world:
+        context_parallel.enable(model.pipe, model.slots, spec, world)  # after the attention backend is set
     return model
 
 
@@ -220,6 +226,7 @@ def get_model(spec: ModelSpec) -> LoadedModel:
         # The checks that need no loading come first: a mistyped folder or id must not cost the loaded model.
         if spec.memory not in MEMORY_CHOICES:
             raise InputError(f"unknown memory mode {spec.memory!r}: choose one of {', '.join(MEMORY_CHOICES)}")
+        context_parallel.check_spec(spec)
         if spec.model != TINY:
             _classify(architecture.location(spec.model))
         _cached = None

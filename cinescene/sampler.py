@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import atomic, media, progress, slots, speed
+from . import atomic, context_parallel, media, progress, slots, speed
 from .adapters import AdapterLibrary, check_name
 from .errors import InputError
 from .loading import LoadedModel, text_length
@@ -178,6 +178,8 @@ def activate_adapters(model: LoadedModel, choices: tuple[AdapterChoice, ...],
     if choices and library is None:
         raise InputError("adapters were chosen but no adapter library was given")
     wanted = slots.DEFAULT_SLOTS + (("speed",) if any(c.slot == "speed" for c in choices) else ())
+    if model.parallel:
+        context_parallel.check_slots(model.pipe.transformer, wanted, model.slots.ready)
     slots.prepare(model.pipe, model.slots, wanted)
     entries = []
     for choice in choices:
@@ -190,6 +192,8 @@ def activate_adapters(model: LoadedModel, choices: tuple[AdapterChoice, ...],
             )
         spec = slots.SLOTS[choice.slot]
         hotswap = info.hotswap and info.rank <= spec.max_rank
+        if model.parallel and not hotswap:
+            context_parallel.check_side_adapter(model.pipe.transformer, info.name, info.target_modules)
         slots.load_into_slot(model.pipe, model.slots, spec, info.name, info.sha256, library.verified_path(info),
                              hotswappable=hotswap)
         entries.append({**dataclasses.asdict(choice), "sha256": info.sha256, "rank": info.rank,
@@ -231,6 +235,9 @@ def sample(
     """
     settings, notes = apply_speed_adapter(settings, library)
     settings = resolve_settings(settings, image.size)
+    if model.parallel:
+        context_parallel.check_shot(model.pipe.transformer.config, model.parallel.mode, model.parallel.degree,
+                                    settings)
     mag_ratios = speed.load_mag_ratios(settings.mag_ratios)
     started = time.perf_counter()
     pipe = model.pipe

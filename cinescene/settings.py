@@ -40,6 +40,9 @@ MEMORY_CHOICES = (*MEMORY_MODES, "auto")  # auto: the fastest mode that fits the
 METRIC_WEIGHTS = ("pretrained", "fallback", "random")  # see metrics.MetricsConfig.weights
 # Step caches (speed.py): skip block computations that change little between denoising steps.
 CACHE_KINDS = ("none", "first-block", "taylorseer", "magcache", "magcache-calibrate")
+# Context parallelism (context_parallel.py): one shot split over the processes torchrun starts, by diffusers' Ulysses
+# (all-to-all over heads) or ring attention (keys and values passed around).
+PARALLEL_MODES = ("none", "ulysses", "ring")
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,12 @@ class ModelSpec:
     preset: str | None = field(default=None, metadata={
         "choices": tuple(PRESETS), "help": "the model's resolution (480P, 720P) and the shots' default size "
                                            "(default: read from the model id or folder)"})
+    # One shot on every process torchrun started, the transformer's sequence split between them. Only commands
+    # that make one shot take it (cli.common.add_model_args(parallel=True)): the app and the multi-video
+    # commands would run every request in every process.
+    parallel: str = field(default="none", metadata={
+        "choices": PARALLEL_MODES, "help": "under torchrun: one shot across the processes with diffusers' context "
+                                           "parallelism (ulysses, or ring)"})
 
 
 @dataclass(frozen=True)

@@ -321,7 +321,9 @@ def test_app_and_cli_share_the_model_flags(monkeypatch):
     add_model_args(app_parser, env_prefix="CINESCENE_")
     app_flags = {a.dest for a in app_parser._actions} - {"help"}
     assert app_flags <= cli_flags
-    assert app_flags == {f.name for f in __import__("dataclasses").fields(ModelSpec)} - {"seed"}
+    # --parallel only for sample: the app would serve every request in every process.
+    assert app_flags == {f.name for f in __import__("dataclasses").fields(ModelSpec)} - {"seed", "parallel"}
+    assert "parallel" in cli_flags
     spec = model_spec(app_parser.parse_args([]))
     assert (spec.model, spec.memory, spec.fp8) == ("tiny", "model-offload", True)
     assert given(app_parser.parse_args(["--no-fp8"]), ModelSpec)["fp8"] is False  # a flag beats the environment

@@ -96,8 +96,13 @@ def given(args: argparse.Namespace, cls: type) -> dict[str, Any]:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}  # nargs gives lists
 
 
-def add_model_args(parser: argparse.ArgumentParser, env_prefix: str | None = None) -> None:
-    add_dataclass_flags(parser, ModelSpec, env_prefix=env_prefix)
+# ModelSpec fields only one-shot commands take (see ModelSpec.parallel).
+ONE_SHOT_FIELDS = ("parallel",)
+
+
+def add_model_args(parser: argparse.ArgumentParser, env_prefix: str | None = None, *, parallel: bool = False) -> None:
+    """The ModelSpec flags; ``parallel`` adds ``--parallel``, for commands that make one shot."""
+    add_dataclass_flags(parser, ModelSpec, env_prefix=env_prefix, skip=() if parallel else ONE_SHOT_FIELDS)
 
 
 def add_library_arg(parser: argparse.ArgumentParser) -> None:

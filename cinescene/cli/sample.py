@@ -21,7 +21,7 @@ from .common import (
 
 def add_parsers(sub: Any) -> None:
     p = sub.add_parser("sample", help="generate a video from a still and a prompt")
-    add_model_args(p)
+    add_model_args(p, parallel=True)
     add_sample_args(p)
     add_adapter_args(p)
     p.add_argument("--out", required=True, help="output .mp4; the JSON record is written beside it")
@@ -47,21 +47,37 @@ def add_parsers(sub: Any) -> None:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from .. import loading, media, sampler
+    from .. import architecture, context_parallel, loading, media, sampler
+    from ..errors import InputError
 
     spec = model_spec(args)
     settings = sample_settings(args, spec)
     # Everything the user typed is checked before the (possibly minutes-long) model load.
     lib = library(args)
     sampler.validate_settings(settings, lib)
+    degree = context_parallel.check_spec(spec)
+    if degree == 1 and context_parallel.launched_processes() > 1:
+        raise InputError("sample runs under a launcher with several processes but without --parallel: each would "
+                         "make the same shot; add --parallel ulysses (or ring) to share it")
     out = sampler.check_output_path(args.out)
     image = media.load_image(args.image)
-    model = loading.get_model(spec)
+    if degree > 1:
+        context_parallel.check_shot(architecture.transformer_config(spec.model), spec.parallel, degree,
+                                    sampler.resolve_settings(settings, image.size))
     bars = ProgressBars(enabled=not args.quiet)
     try:
-        result = sampler.sample_to_file(model, image, settings, out, on_event=bars, library=lib)
+        model = loading.get_model(spec)  # with --parallel, this process joins the others here
+        main = model.parallel is None or model.parallel.is_main  # the one process that writes and reports
+        bars.enabled = bars.enabled and main
+        if main:
+            result = sampler.sample_to_file(model, image, settings, out, on_event=bars, library=lib)
+        else:
+            sampler.sample(model, image, settings, on_event=bars, library=lib)
     finally:
         bars.close()
+        context_parallel.stop()
+    if not main:
+        return 0
     s = result.settings
     for note in [*model.notes, *result.speed.get("notes", [])]:
         print(f"note: {note}", file=sys.stderr)
