@@ -47,6 +47,10 @@ ADAPTER_KEYS = ("slot", "name", "strength", "end", "sha256")  # what a review ke
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
+def is_sha256(text: str) -> bool:
+    return bool(_SHA256.match(text))
+
+
 def blind_order(rng: random.Random | int | None = None) -> str:
     """The real side ("base" or "tuned") shown as A.
 
@@ -304,6 +308,11 @@ class WinRate:
     def interval(self) -> tuple[float, float] | None:
         return wilson_interval(self.wins + self.ties / 2, self.reviews) if self.reviews else None
 
+    def to_json(self) -> dict[str, Any]:
+        low, high = self.interval or (None, None)
+        return {**dataclasses.asdict(self), "names": list(self.names), "reviews": self.reviews, "rate": self.rate,
+                "low": low, "high": high, "confidence": CONFIDENCE}
+
     def text(self) -> str:
         """"62% (95% interval 41% to 79%), 12 reviews" """
         if not self.reviews:
@@ -355,7 +364,7 @@ def adapter_sha256(name_or_sha: str, reviews: Iterable[Judgement], library_sha: 
     reviews know under that name."""
     if library_sha:
         return library_sha
-    if _SHA256.match(name_or_sha):
+    if is_sha256(name_or_sha):
         return name_or_sha
     files = sorted({a["sha256"] for r in reviews for a in r.adapters if a.get("name") == name_or_sha})
     if not files:

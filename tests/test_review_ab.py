@@ -228,3 +228,40 @@ def test_blind_copies_do_not_name_the_side(tmp_path):
     again.mkdir()
     with pytest.raises(InputError, match="no longer holds its base video"):
         review_ab.blind_copies(folder, "base", again)
+
+
+# -- the command line: python -m cinescene review-ab / win-rate -------------------------------------------------
+
+
+def test_review_ab_and_win_rate_from_the_command_line(tmp_path, capsys):
+    from test_cli import run_cli
+
+    from cinescene import cli
+
+    import lora_fixtures as lf
+
+    lib = lf.style_and_motion_library(tmp_path)
+    # A compare of the library's "look" (the record's shape from a real compare is the UI tests' business).
+    out = compare_folder(tmp_path / "runs", "cmp", adapters=(("style", "look", lib.get("look").sha256),))
+    assert cli.main(["review-ab", str(out), "--look", "tuned", "--motion", "tie", "--reviewer", "vfx"]) == 0
+    assert "look tuned, motion tie (not blind" in capsys.readouterr().out
+    assert cli.main(["review-ab", str(out), "--look", "base", "--motion", "tie"]) == 0
+    (line, _) = stored(out)
+    assert line["adapters"][0]["sha256"] == lib.get("look").sha256 and line["reviewer"] == "vfx"
+    capsys.readouterr()
+    assert cli.main(["win-rate", "look", "--in", str(tmp_path / "runs"), "--loras", str(lib.root)]) == 0
+    text = capsys.readouterr().out
+    assert "look (sha256 " in text and "2 reviews, 0 blind" in text
+    assert "look    50% (95% interval" in text and ": tuned 1, tie 0, base 1" in text
+    assert "motion  50%" in text
+    assert cli.main(["win-rate", lib.get("look").sha256, "--in", str(tmp_path / "runs"), "--json",
+                     "--blind-only"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["questions"]["look"]["reviews"] == 0 and data["questions"]["look"]["rate"] is None
+    # A choice that is not a side, and a folder without a compare: one line, exit 2, nothing written.
+    assert run_cli(["review-ab", str(out), "--look", "A", "--motion", "tie"]) == 2
+    assert "invalid choice: 'A'" in capsys.readouterr().err
+    assert run_cli(["review-ab", str(tmp_path), "--look", "tuned", "--motion", "tie"]) == 2
+    err = capsys.readouterr().err
+    assert "holds no compare record" in err and len(err.strip().splitlines()) == 1
+    assert len(stored(out)) == 2
