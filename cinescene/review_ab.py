@@ -340,8 +340,7 @@ def win_rate(reviews: Iterable[Judgement], sha256: str, question: str, blind_onl
     return WinRate(sha256, tuple(names), question, counts["tuned"], counts[TIE], counts["base"], blind)
 
 
-WIN_RATE_HEADERS = ["adapter", "slot", "question", "tuned preferred", "ties", "base preferred", "reviews",
-                    "blind", "win rate", "95% interval"]
+WIN_RATE_HEADERS = ["adapter", "question", "win rate", "95% interval", "tuned / tie / base", "reviews", "blind"]
 
 
 def win_rate_rows(reviews: Iterable[Judgement], adapters: Iterable[Mapping[str, Any]],
@@ -353,9 +352,10 @@ def win_rate_rows(reviews: Iterable[Judgement], adapters: Iterable[Mapping[str, 
         for question in QUESTIONS:
             rate = win_rate(reviews, str(adapter["sha256"]), question, blind_only)
             interval = rate.interval
-            rows.append([adapter.get("name"), adapter.get("slot"), question, rate.wins, rate.ties, rate.losses,
-                         rate.reviews, rate.blind, "-" if rate.rate is None else f"{rate.rate:.0%}",
-                         "-" if interval is None else f"{interval[0]:.0%} to {interval[1]:.0%}"])
+            rows.append([f"{adapter.get('name')} ({adapter.get('slot')})", question,
+                         "-" if rate.rate is None else f"{rate.rate:.0%}",
+                         "-" if interval is None else f"{interval[0]:.0%} to {interval[1]:.0%}",
+                         f"{rate.wins} / {rate.ties} / {rate.losses}", rate.reviews, rate.blind])
     return rows
 
 

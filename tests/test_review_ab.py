@@ -108,8 +108,8 @@ def test_win_rate_and_wilson_interval_on_a_known_set(tmp_path):
     odd = review_ab.wilson_interval(3.5, 7)  # half a win: scipy cannot say, the formula must still be sane
     assert odd[0] < 0.5 < odd[1] and odd[1] - 0.5 == pytest.approx(0.5 - odd[0])
     rows = review_ab.win_rate_rows(reviews, [{"name": "look", "slot": "style", "sha256": LOOK}])
-    assert rows[0] == ["look", "style", "look", 7, 2, 1, 10, 10, "80%", "49% to 94%"]
-    assert rows[1][2] == "motion" and rows[1][-2] == "10%"
+    assert rows[0] == ["look (style)", "look", "80%", "49% to 94%", "7 / 2 / 1", 10, 10]
+    assert rows[1][:3] == ["look (style)", "motion", "10%"] and rows[1][4] == "1 / 0 / 9"
     nothing = review_ab.win_rate(reviews, "3" * 64, "look")
     assert nothing.reviews == 0 and nothing.rate is None and nothing.text() == "no reviews yet"
 
