@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-import os
+import sys
 import threading
 
 import pytest
@@ -168,7 +168,7 @@ def test_bad_input_is_a_one_line_error_and_writes_nothing(tmp_path, call, messag
 def test_only_a_compare_record_takes_reviews(tmp_path):
     folder = tmp_path / "sample-20260101-000000-aaaaaaaa"
     folder.mkdir()
-    atomic.write_json(folder / "metrics.json", {"kind": "sample", "adapters": []})
+    atomic.write_json(folder / "metrics.json", {"kind": "sample", "adapters": [{"name": "look", "sha256": LOOK}]})
     with pytest.raises(InputError, match="is not a compare record"):
         review_ab.record_judgement(folder, {"look": "tuned", "motion": "tie"})
     (folder / "metrics.json").write_text("{half")
@@ -176,19 +176,35 @@ def test_only_a_compare_record_takes_reviews(tmp_path):
         review_ab.record_judgement(folder, {"look": "tuned", "motion": "tie"})
 
 
-def test_a_failed_write_keeps_the_earlier_reviews(tmp_path, monkeypatch):
+# Runs in a child process: the file-size limit applies to the whole process.
+FULL_DISK = r"""
+import resource, signal, sys
+from cinescene import review_ab
+# Past the limit a write fails with EFBIG, as on a full disk, instead of the signal killing the process.
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[2]), resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+try:
+    review_ab.record_blind(sys.argv[1], "tuned", {"look": "tie", "motion": "tie"}, note="n" * 1500)
+except OSError as err:
+    print("write failed:", err.strerror)
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_FSIZE and SIGXFSZ as Linux has them")
+def test_a_write_that_fails_midway_keeps_the_earlier_reviews(tmp_path):
+    import subprocess
+
+    from conftest import subprocess_env
+
     folder = compare_folder(tmp_path)
-    review_ab.record_blind(folder, "base", {"look": "A", "motion": "A"})
+    review_ab.record_blind(folder, "base", {"look": "A", "motion": "A"}, note="n" * 1500)
     review_ab.record_blind(folder, "tuned", {"look": "A", "motion": "B"})
     before = (folder / "reviews.jsonl").read_bytes()
-
-    def crash(src, dst):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError, match="disk full"):
-        review_ab.record_blind(folder, "tuned", {"look": "tie", "motion": "tie"})
-    monkeypatch.undo()
+    limit = len(before) + 1000  # the third review (1.5 kB of note) passes it halfway through its line
+    child = subprocess.run([sys.executable, "-c", FULL_DISK, str(folder), str(limit)], env=subprocess_env(),
+                           capture_output=True, text=True, timeout=60)
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.startswith("write failed: File too large"), child.stdout  # it did fail, midway
     assert (folder / "reviews.jsonl").read_bytes() == before
     assert not [p for p in folder.iterdir() if ".tmp" in p.name]
     review_ab.record_blind(folder, "tuned", {"look": "tie", "motion": "tie"})
