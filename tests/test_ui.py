@@ -317,10 +317,11 @@ def test_examples_fill_the_shot_and_never_run_the_model(built_app):
         assert [fn.api_name for fn in triggered] == [f"{prefix.split('-')[0]}_load_example"]
         assert not [fn for fn in built_app.fns.values() if fn.trigger_after == triggered[0]._id]
     # The only events that generate are the buttons'.
-    runs = {fn.api_name: fn for fn in built_app.fns.values() if fn.api_name in ("generate", "compare", "sweep")}
+    runs = {fn.api_name: fn for fn in built_app.fns.values()
+            if fn.api_name in ("generate", "compare", "compare_blind", "sweep")}
     buttons = {b._id for b in built_app.blocks.values()
-               if getattr(b, "elem_id", None) in ("gen-run", "cmp-run", "swp-run")}
-    assert all({t[0] for t in fn.targets} <= buttons for fn in runs.values())
+               if getattr(b, "elem_id", None) in ("gen-run", "cmp-run", "cmp-run-blind", "swp-run")}
+    assert len(runs) == 4 and all({t[0] for t in fn.targets} <= buttons for fn in runs.values())
 
 
 def test_train_tab_offers_the_validation_score(built_app):
