@@ -97,14 +97,16 @@ def test_blind_review_hides_the_sides_until_the_choice_and_keeps_it(app_server, 
     import re
 
     from cinescene import loading
+    from cinescene.adapters import AdapterLibrary
 
     import lora_fixtures as lf
 
     tr = loading.build_tiny_pipeline().transformer
     style = lf.save(lf.diffusers_layout(lf.random_lora(tr, lf.STYLE, seed=43)), tmp_path / "blind-ui.safetensors")
+    # Into the app's library on disk (importing through the page is another test's): the page lists it on load.
+    AdapterLibrary(app_server.loras).import_file(style, "style", name="blind-ui", base_model="tiny", transformer=tr)
     with browser.page() as page:
         page.goto(app_server.url)
-        _import_in_browser(page, style, "style", "blind-ui")
         page.get_by_role("tab", name="Compare").click()
         for label, value in (("Frames (4k+1)", "5"), ("Steps", "2")):  # a short shot: two compares to make
             box = page.get_by_role("tabpanel").get_by_label(f"number input for {label}")

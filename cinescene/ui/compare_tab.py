@@ -113,9 +113,10 @@ def reveal_text(judgement: review_ab.Judgement, folder: str) -> str:
     shown = judgement.shown or {}
     tuned = ", ".join(f"{a['slot']} `{a['name']}` {a['strength']:g}" for a in judgement.adapters)
     sides = {"tuned": f"the tuned take ({tuned})", "base": "the base model (no adapters)"}
-    chosen = "; ".join(f"{review_ab.QUESTIONS[q]}: **{side}**" + (f" ({label})" if side != review_ab.TIE else "")
-                       for q, side, label in ((q, judgement.preferred[q], (judgement.clicked or {}).get(q))
-                                              for q in review_ab.QUESTIONS))
+    clicked = judgement.clicked or {}
+    chosen = "; ".join(f"{asks}: **{judgement.preferred[q]}**" + ("" if clicked[q] == review_ab.TIE
+                                                                   else f" ({clicked[q]})")
+                       for q, asks in review_ab.QUESTIONS.items())
     return (f"**A was {sides[shown['A']]}; B was {sides[shown['B']]}.**\n\nYou chose {chosen}. Saved in "
             f"`{folder}/{review_ab.REVIEWS_FILE}` beside its metrics.json.")
 
