@@ -210,7 +210,10 @@ def _record(folder: Path, preferred: dict[str, str], *, note: str, reviewer: str
         adapters=tuple({k: a.get(k) for k in ADAPTER_KEYS} for a in record["adapters"]),
         note=_text(note, "note", MAX_NOTE_CHARS), reviewer=_text(reviewer, "reviewer name", MAX_REVIEWER_CHARS),
         created=now_iso())
-    judgement.check()
+    try:
+        judgement.check()
+    except ValueError as err:  # a compare record without the adapters' sha256 (made by hand, or damaged)
+        raise InputError(f"{folder.name}: {err}") from None
     path = folder / REVIEWS_FILE
     # Read, add a line, replace the whole file atomically: a crash leaves the old reviews or all of them,
     # never half a line. The lock keeps two reviewers of one folder (two sessions, or app and CLI) from

@@ -171,6 +171,9 @@ def test_only_a_compare_record_takes_reviews(tmp_path):
     atomic.write_json(folder / "metrics.json", {"kind": "sample", "adapters": [{"name": "look", "sha256": LOOK}]})
     with pytest.raises(InputError, match="is not a compare record"):
         review_ab.record_judgement(folder, {"look": "tuned", "motion": "tie"})
+    atomic.write_json(folder / "metrics.json", {"kind": "compare", "adapters": [{"name": "look"}]})
+    with pytest.raises(InputError, match="an adapter of the tuned side has no sha256"):
+        review_ab.record_judgement(folder, {"look": "tuned", "motion": "tie"})
     (folder / "metrics.json").write_text("{half")
     with pytest.raises(InputError, match="not readable JSON"):
         review_ab.record_judgement(folder, {"look": "tuned", "motion": "tie"})
