@@ -15,6 +15,10 @@ from .errors import InputError
 
 DEFAULT_OUTPUTS = Path(os.environ.get("CINESCENE_OUTPUTS", "outputs"))
 _REQUEST_DIR = re.compile(r"^[a-z]+-\d{8}-\d{6}-[0-9a-f]{8}$")
+# Viewers' judgements of a compare (review_ab). A request folder holding them is trimmed to its JSON records
+# instead of removed: they are a few hundred bytes, and unlike a video they cannot be made again.
+REVIEWS_FILE = "reviews.jsonl"
+KEPT_SUFFIXES = (".json", ".jsonl")
 
 
 def new_request_dir(root: str | os.PathLike[str] = DEFAULT_OUTPUTS, kind: str = "sample") -> Path:
@@ -38,7 +42,8 @@ def check_out_folder(out_dir: str | os.PathLike[str]) -> Path:
 def cleanup(root: str | os.PathLike[str], max_age_hours: float, max_bytes: int, now: float | None = None) -> list[Path]:
     """Remove request folders older than ``max_age_hours``, then the oldest until ``root`` fits ``max_bytes``.
 
-    Only folders this module creates (``kind-YYYYmmdd-HHMMSS-hex``) are touched.
+    Only folders this module creates (``kind-YYYYmmdd-HHMMSS-hex``) are touched. A folder with reviews
+    (``REVIEWS_FILE``) loses every file but its JSON records and stays; it is not in the returned list.
     """
     root = Path(root)
     if not root.is_dir():
@@ -52,10 +57,25 @@ def cleanup(root: str | os.PathLike[str], max_age_hours: float, max_bytes: int, 
     for folder in folders:
         too_old = now - folder.stat().st_mtime > max_age_hours * 3600
         if too_old or total > max_bytes:
+            if (folder / REVIEWS_FILE).is_file():
+                total -= trim(folder)
+                continue
             shutil.rmtree(folder, ignore_errors=True)
             total -= sizes[folder]
             removed.append(folder)
     return removed
+
+
+def trim(folder: Path) -> int:
+    """Delete every file of ``folder`` but its JSON records (and the folders left empty); returns the bytes freed."""
+    freed = 0
+    for path in sorted(folder.rglob("*"), reverse=True):  # files before the folders holding them
+        if path.is_file() and path.suffix not in KEPT_SUFFIXES:
+            freed += path.stat().st_size
+            path.unlink(missing_ok=True)
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+    return freed
 
 
 class Janitor:

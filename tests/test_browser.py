@@ -84,6 +84,80 @@ def test_compare_tab_shows_two_videos_and_metrics(app_server, still, tmp_path):
         page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
 
 
+def _served_file(src):
+    """The local file behind a gradio file URL (the app runs on this machine)."""
+    from pathlib import Path
+    from urllib.parse import unquote
+
+    return Path(unquote(src.split("file=", 1)[1]))
+
+
+def test_blind_review_hides_the_sides_until_the_choice_and_keeps_it(app_server, still, tmp_path):
+    import json
+    import re
+
+    from cinescene import loading
+    from cinescene.adapters import AdapterLibrary
+
+    import lora_fixtures as lf
+
+    tr = loading.build_tiny_pipeline().transformer
+    style = lf.save(lf.diffusers_layout(lf.random_lora(tr, lf.STYLE, seed=43)), tmp_path / "blind-ui.safetensors")
+    # Into the app's library on disk (importing through the page is another test's): the page lists it on load.
+    AdapterLibrary(app_server.loras).import_file(style, "style", name="blind-ui", base_model="tiny", transformer=tr)
+    with browser.page() as page:
+        page.goto(app_server.url)
+        page.get_by_role("tab", name="Compare").click()
+        for label, value in (("Frames (4k+1)", "5"), ("Steps", "2")):  # a short shot: two compares to make
+            box = page.get_by_role("tabpanel").get_by_label(f"number input for {label}")
+            box.fill(value)
+            box.press("Tab")
+        page.locator("#cmp-blind input[type=checkbox]").check()
+        expect(page.locator("#cmp-run-blind")).to_be_visible()
+        expect(page.locator("#cmp-run")).to_be_hidden()
+        _choose(page, "cmp-style", "blind-ui")
+        page.locator("#cmp-image input[type=file]").set_input_files(str(still))
+        page.locator("#cmp-prompt textarea").fill("the beam sweeps the sky")
+        for review, (seed, prefer, rate) in enumerate(((3, "tuned", "100%"), (4, "base", "50%")), 1):
+            page.locator("#cmp-seed input").fill(str(seed))
+            page.locator("#cmp-run-blind").click()
+            expect(page.locator("#cmp-submit")).to_be_enabled(timeout=120_000)  # a new pair, not yet judged
+            a = browser.wait_for_playable_video(page, "#cmp-a")
+            b = browser.wait_for_playable_video(page, "#cmp-b")
+            # Before the choice: nothing on the page or in a file name says which take is which.
+            assert a["src"].endswith("/A.mp4") and b["src"].endswith("/B.mp4"), (a["src"], b["src"])
+            panel = page.locator("#cmp-blind-panel").inner_text()
+            for word in ("base", "tuned"):
+                assert word not in (panel + a["src"] + b["src"]).lower(), panel
+            expect(page.locator("#cmp-table")).to_be_hidden()
+            expect(page.locator("#cmp-reveal")).to_be_hidden()
+            # Which one A is, from the bytes of the file the browser plays against the compare folder's videos.
+            folders = sorted((p.parent for p in app_server.outputs.glob("compare-*/metrics.json")
+                              if json.loads(p.read_text())["adapters"][0]["name"] == "blind-ui"),
+                             key=lambda f: f.stat().st_mtime)
+            assert len(folders) == review
+            folder = folders[-1]
+            played = _served_file(a["src"]).read_bytes()
+            a_side = next(side for side in ("base", "tuned") if (folder / f"{side}.mp4").read_bytes() == played)
+            assert _served_file(b["src"]).read_bytes() != played
+            page.locator("#cmp-choice-look").get_by_label("A" if a_side == prefer else "B", exact=True).check()
+            page.locator("#cmp-choice-motion").get_by_label("tie", exact=True).check()
+            page.locator("#cmp-submit").click()
+            # After it: the sides, the numbers, and the stored choice names the side really chosen.
+            expect(page.locator("#cmp-reveal")).to_contain_text(
+                "A was the " + ("tuned take" if a_side == "tuned" else "base model"), timeout=30_000)
+            expect(page.locator("#cmp-a")).to_contain_text(f"A: {a_side}")
+            expect(page.locator("#cmp-table")).to_contain_text("LPIPS base vs tuned")
+            (line,) = [json.loads(x) for x in (folder / "reviews.jsonl").read_text().splitlines()]
+            assert line["preferred"] == {"look": prefer, "motion": "tie"} and line["shown"]["A"] == a_side
+            # The win rate over every review of the adapter: 1 of 1, then 1 of 2.
+            # Columns: adapter, question, win rate, interval, tuned / tie / base, reviews, blind.
+            # (\S for "/": playwright reads a slash as the end of the pattern)
+            look_row = rf"blind-ui \(style\) look {rate} \d+% to \d+% 1 \S 0 \S {review - 1} {review} {review}$"
+            expect(page.locator("#cmp-win-rate").get_by_role("row", name=re.compile("^" + look_row))).to_be_visible()
+        page.screenshot(path=str(tmp_path / "blind.png"), full_page=True)
+
+
 def _dataset_zip(tmp_path):
     import zipfile
 

@@ -38,3 +38,21 @@ def test_janitor_runs_in_the_background(tmp_path):
         time.sleep(0.05)
     janitor.stop()
     assert not any(tmp_path.iterdir())
+
+
+def test_cleanup_trims_a_reviewed_folder_to_its_records(tmp_path):
+    reviewed = make(tmp_path, "compare-20260101-000000-eeeeeeee", 5000, age_hours=30)
+    (reviewed / "metrics.json").write_text("{}")
+    (reviewed / "reviews.jsonl").write_text("{}\n")
+    (reviewed / "cells").mkdir()
+    (reviewed / "cells" / "a.mp4").write_bytes(b"x" * 500)
+    old = time.time() - 30 * 3600
+    os.utime(reviewed, (old, old))
+    unreviewed = make(tmp_path, "compare-20260102-000000-ffffffff", 10, age_hours=30)
+    big = make(tmp_path, "sample-20260103-000000-abababab", 900, age_hours=1)
+    removed = outputs.cleanup(tmp_path, max_age_hours=24, max_bytes=1000)
+    assert removed == [unreviewed]  # the reviewed one freed 5500 bytes by trimming, so the new one fits
+    assert sorted(p.name for p in reviewed.iterdir()) == ["metrics.json", "reviews.jsonl"]
+    assert big.exists()
+    assert outputs.cleanup(tmp_path, max_age_hours=24, max_bytes=1000) == []  # nothing left to trim
+    assert sorted(p.name for p in reviewed.iterdir()) == ["metrics.json", "reviews.jsonl"]

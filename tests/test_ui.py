@@ -146,6 +146,57 @@ def test_compare_through_the_api(app_client, still, tmp_path):
     assert json.loads(open(report).read())["adapters"][0]["name"] == "cmp-look"
 
 
+def test_blind_review_through_the_api(app_client, app_server, still, tmp_path):
+    from pathlib import Path
+
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    from cinescene import loading
+
+    import lora_fixtures as lf
+
+    tr = loading.build_tiny_pipeline().transformer
+    style = lf.save(lf.diffusers_layout(lf.random_lora(tr, lf.STYLE, seed=33)), tmp_path / "blind-look.safetensors")
+    app_client.predict(file=handle_file(str(style)), kind="style", name="blind-look", description="", strength=1.0,
+                       api_name="/import_adapter")
+    client = Client(app_client.src, verbose=False)  # a session of its own: the pair waiting for a choice is its own
+    shown = client.predict(image=handle_file(str(still)), **{**GEN_DEFAULTS, "style": "blind-look"},
+                           api_name="/compare_blind")
+    video_a, video_b, look, motion, note = [x["value"] if isinstance(x, dict) and "__type__" in x else x
+                                            for x in shown]  # some outputs are updates
+    assert (Path(video_a).name, Path(video_b).name) == ("A.mp4", "B.mp4")
+    assert look is None and motion is None and not note
+    assert "base" not in json.dumps(shown) and "tuned" not in json.dumps(shown)  # nothing says which is which
+    (folder,) = [p.parent for p in app_server.outputs.glob("compare-*/metrics.json")
+                 if json.loads(p.read_text())["adapters"][0]["name"] == "blind-look"]
+    sides = {side: (folder / f"{side}.mp4").read_bytes() for side in ("base", "tuned")}
+    assert sides["base"] != sides["tuned"]
+    a_side = next(side for side, data in sides.items() if data == Path(video_a).read_bytes())
+    assert Path(video_b).read_bytes() == sides["tuned" if a_side == "base" else "base"]
+
+    with pytest.raises(AppError, match="no choice for the better motion"):
+        client.predict(look="A", motion=None, note="", reviewer="", api_name="/blind_choice")
+    with pytest.raises(AppError, match="no blind pair is waiting"):  # another session has no pair to judge
+        Client(app_client.src, verbose=False).predict(look="A", motion="A", note="", reviewer="",
+                                                       api_name="/blind_choice")
+    a_label, b_label, _, _, reveal, rates, table, *_, report = client.predict(
+        look="A", motion="tie", note="warmer", reviewer="api", api_name="/blind_choice")
+    (line,) = [json.loads(x) for x in (folder / "reviews.jsonl").read_text().splitlines()]
+    assert line["preferred"] == {"look": a_side, "motion": "tie"}  # the side A really was
+    assert line["shown"]["A"] == a_side and line["clicked"] == {"look": "A", "motion": "tie"}
+    assert line["blind"] and line["note"] == "warmer" and line["reviewer"] == "api"
+    assert reveal.startswith("**A was the " + ("tuned take" if a_side == "tuned" else "base model"))
+    look_row = rates["data"][0]  # adapter, question, win rate, interval, tuned / tie / base, reviews, blind
+    assert look_row[:2] == ["blind-look (style)", "look"] and look_row[5:] == [1, 1]
+    assert look_row[2] == ("100%" if a_side == "tuned" else "0%")
+    assert look_row[4] == ("1 / 0 / 0" if a_side == "tuned" else "0 / 0 / 1")
+    assert "LPIPS base vs tuned" in {row[0] for row in table["data"]}
+    assert json.loads(open(report).read())["adapters"][0]["name"] == "blind-look"
+    with pytest.raises(AppError, match="no blind pair is waiting"):  # each pair is judged once
+        client.predict(look="B", motion="B", note="", reviewer="", api_name="/blind_choice")
+
+
 def test_sweep_through_the_api(app_client, still, tmp_path):
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
@@ -266,10 +317,11 @@ def test_examples_fill_the_shot_and_never_run_the_model(built_app):
         assert [fn.api_name for fn in triggered] == [f"{prefix.split('-')[0]}_load_example"]
         assert not [fn for fn in built_app.fns.values() if fn.trigger_after == triggered[0]._id]
     # The only events that generate are the buttons'.
-    runs = {fn.api_name: fn for fn in built_app.fns.values() if fn.api_name in ("generate", "compare", "sweep")}
+    runs = {fn.api_name: fn for fn in built_app.fns.values()
+            if fn.api_name in ("generate", "compare", "compare_blind", "sweep")}
     buttons = {b._id for b in built_app.blocks.values()
-               if getattr(b, "elem_id", None) in ("gen-run", "cmp-run", "swp-run")}
-    assert all({t[0] for t in fn.targets} <= buttons for fn in runs.values())
+               if getattr(b, "elem_id", None) in ("gen-run", "cmp-run", "cmp-run-blind", "swp-run")}
+    assert len(runs) == 4 and all({t[0] for t in fn.targets} <= buttons for fn in runs.values())
 
 
 def test_train_tab_offers_the_validation_score(built_app):

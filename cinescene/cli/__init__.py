@@ -1,7 +1,7 @@
 """``python -m cinescene``: the command line over the same core functions the app uses.
 
-One module per command group (``sample``, ``adapters``, ``evaluate``, ``sweep``,
-``train``, ``review``, ``toy``); what they share (flags derived from the settings
+One module per command group (``sample``, ``adapters``, ``evaluate``, ``review_ab``,
+``sweep``, ``train``, ``review``, ``toy``); what they share (flags derived from the settings
 dataclasses, progress bars) is in ``common``.
 """
 
@@ -13,10 +13,11 @@ from collections.abc import Sequence
 
 from ..environment import quiet_libraries
 from ..errors import CinesceneError
-from . import adapters, evaluate, review, sample, sweep, toy, train
+from . import adapters, evaluate, review, review_ab, sample, sweep, toy, train
 from .common import Parser
 
-GROUPS = (sample, adapters, evaluate, sweep, train, review, toy)  # each adds its subcommands with add_parsers(sub)
+# Each adds its subcommands with add_parsers(sub).
+GROUPS = (sample, adapters, evaluate, review_ab, sweep, train, review, toy)
 
 
 def build_parser() -> argparse.ArgumentParser:
