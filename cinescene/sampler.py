@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import atomic, experts, media, progress, slots, speed
+from . import atomic, expert_placement, experts, media, progress, slots, speed
 from .adapters import AdapterLibrary, check_name
 from .errors import InputError
 from .loading import LoadedModel, text_length
@@ -141,11 +141,6 @@ def fit_to_model(model: LoadedModel, settings: SampleSettings) -> SampleSettings
                 raise InputError(f"{name.replace('_', ' ')} is for two-expert models (Wan2.2 I2V A14B); "
                                  f"{model.model_id} has one transformer")
     else:
-        if settings.adapters:
-            # Each expert needs its own adapter; the library's expert pairs come with issue 17's item 2.
-            raise InputError(f"adapters on {model.model_id} need one file per expert, which the adapter slots "
-                             "do not take yet; load them with diffusers (load_into_transformer_2=True for the "
-                             "low-noise expert)")
         if settings.cache not in (None, "", "none"):
             raise InputError(f"step caches are set up for one transformer; {model.model_id} has two experts")
         guidance_2 = settings.guidance_2
@@ -218,7 +213,9 @@ def activate_adapters(model: LoadedModel, choices: tuple[AdapterChoice, ...],
     """Put the chosen adapters in their slots (hot-swapping where they fit); returns their record entries.
 
     Slots not chosen keep whatever they hold but get strength 0, which is exactly
-    the base model. A pipeline that never used adapters is left untouched.
+    the base model. A pipeline that never used adapters is left untouched. On two
+    experts, each adapter goes into the slots of the experts its placement names
+    (a pair's halves each on their own), and is at strength 0 on the other.
     """
     if not choices and not model.slots.prepared:
         return []
@@ -237,10 +234,16 @@ def activate_adapters(model: LoadedModel, choices: tuple[AdapterChoice, ...],
             )
         spec = slots.SLOTS[choice.slot]
         hotswap = info.hotswap and info.rank <= spec.max_rank
-        slots.load_into_slot(model.pipe, model.slots, spec, info.name, info.sha256, library.verified_path(info),
-                             hotswappable=hotswap)
-        entries.append({**dataclasses.asdict(choice), "sha256": info.sha256, "rank": info.rank,
-                        "hotswap": hotswap, "base_model": info.base_model})
+        assigned = expert_placement.assign(model.family.experts, library.verified_files(info), info.placement,
+                                           info.name)
+        slots.load_parts(model.pipe, model.slots, spec, info.name, info.sha256,
+                         {expert: (part.sha256, part.path) for expert, part in assigned.items()}, hotswappable=hotswap)
+        entry = {**dataclasses.asdict(choice), "sha256": info.sha256, "rank": info.rank, "hotswap": hotswap,
+                 "base_model": info.base_model}
+        if model.two_experts:
+            entry.update(placement=info.placement, experts=list(assigned),
+                         parts={expert: part.sha256 for expert, part in assigned.items() if part.expert})
+        entries.append(entry)
     return entries
 
 

@@ -104,15 +104,12 @@ def test_ti2v_writes_the_first_frame_into_the_latents(image):
 
 def test_what_a_model_cannot_do_is_refused(wan22, image):
     from cinescene.errors import InputError
-    from cinescene.settings import AdapterChoice
 
     one = loading.load_model(ModelSpec(model=TINY_TI2V))
     with pytest.raises(InputError, match="two-expert models"):
         sampler.sample(one, image, shot(guidance_2=2.0))
     with pytest.raises(InputError, match="multiple of 32"):
         sampler.sample(one, image, shot(width=48))
-    with pytest.raises(InputError, match="one file per expert"):
-        sampler.sample(wan22, image, shot(adapters=(AdapterChoice("style", "look"),)))
     with pytest.raises(InputError, match="two experts"):
         sampler.sample(wan22, image, shot(cache="first-block"))
     with pytest.raises(InputError, match="boundary must be between 0 and 1"):
