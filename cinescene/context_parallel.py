@@ -26,7 +26,7 @@ from unittest import mock
 
 import torch
 
-from . import budget, placement, slots
+from . import budget, experts, placement, slots
 from .errors import InputError
 from .settings import PARALLEL_MODES, ModelSpec, SampleSettings
 
@@ -204,7 +204,8 @@ def enable(pipe: Any, state: slots.SlotState, spec: ModelSpec, world: World) -> 
     degree = {"ulysses_degree" if world.mode == "ulysses" else "ring_degree": world.degree}
     try:
         with _one_device_without_accelerator():
-            pipe.transformer.enable_parallelism(config=ContextParallelConfig(**degree))
+            for transformer in experts.experts(pipe).values():  # Wan2.2's two experts each take the split
+                transformer.enable_parallelism(config=ContextParallelConfig(**degree))
     except ValueError as err:  # diffusers: this attention backend has no context-parallel form
         raise InputError(f"--parallel {world.mode}: {str(err).splitlines()[0]}") from err
     # diffusers gathers through a torch call that torch has deprecated: the warning is theirs to act on, and

@@ -1,12 +1,16 @@
-"""The one place that builds or loads a Wan2.1 I2V pipeline, and the process-wide cache that holds it.
+"""The one place that builds or loads a Wan image-to-video pipeline, and the process-wide cache that holds it.
 
 Three sources, one result (:class:`LoadedModel`):
 
-* ``tiny``: the real classes with tiny configs (``architecture``) and seeded
-  random weights, built in memory in well under a second. Tests and CI use
-  it; its pictures are noise, everything else (shapes, adapters, training) is real.
-* a Hugging Face hub id (``Wan-AI/Wan2.1-I2V-14B-480P-Diffusers``, ...).
+* ``tiny`` (Wan2.1 I2V), ``tiny-wan22`` (two experts, as Wan2.2 I2V A14B) and ``tiny-ti2v`` (the Wan2.2
+  VAE, as TI2V-5B): the real classes with tiny configs (``architecture``) and seeded random weights, built
+  in memory in well under a second. Tests and CI use them; their pictures are noise, everything else
+  (shapes, adapters, training) is real.
+* a Hugging Face hub id (``Wan-AI/Wan2.1-I2V-14B-480P-Diffusers``, ``Wan-AI/Wan2.2-I2V-A14B-Diffusers``, ...).
 * a local folder in diffusers layout (``model_index.json`` at its root).
+
+Every one of them is a ``WanImageToVideoPipeline``: diffusers runs Wan2.2's two experts and TI2V's
+first-frame latents itself (``transformer_2``, ``boundary_ratio``, ``expand_timesteps``).
 
 Where the weights go afterwards (device, dtype, offloading, fp8) is ``placement``;
 attention backends and compilation are ``speed``.
@@ -23,9 +27,21 @@ from typing import Any
 
 import torch
 
-from . import architecture, context_parallel, placement
+from . import architecture, context_parallel, experts, placement
 from .errors import InputError, ModelNotFoundError
-from .settings import HUB_480P, MAX_TEXT_TOKENS, MEMORY_CHOICES, PRESETS, TINY, TOY, ModelDefaults, ModelSpec
+from .settings import (
+    HUB_480P,
+    MAX_TEXT_TOKENS,
+    MEMORY_CHOICES,
+    PRESETS,
+    TINY,
+    TINY_MODELS,
+    TINY_TI2V,
+    TINY_WAN22,
+    TOY,
+    ModelDefaults,
+    ModelSpec,
+)
 from .slots import SlotState
 
 
@@ -36,7 +52,7 @@ class LoadedModel:
     pipe: Any  # diffusers.WanImageToVideoPipeline (kept untyped so importing this module stays cheap)
     spec: ModelSpec
     source: str  # "tiny" | "toy" | "hub" | "local"
-    model_id: str  # hub id, absolute folder path, "toy" or "tiny"
+    model_id: str  # hub id, absolute folder path, "toy", or a tiny model's name
     device: torch.device
     dtype: torch.dtype  # transformer compute dtype
     defaults: ModelDefaults
@@ -47,10 +63,20 @@ class LoadedModel:
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
     notes: list[str] = field(default_factory=list)  # choices made at load time (memory auto, ...)
     parallel: context_parallel.World | None = None  # the processes one shot is split over (--parallel)
+    family: architecture.Family = architecture.WAN21
 
     @property
     def is_tiny(self) -> bool:
         return self.source == "tiny"
+
+    @property
+    def two_experts(self) -> bool:
+        return self.family.two_experts
+
+    @property
+    def size_multiple(self) -> int:
+        """What height and width must be multiples of: the VAE's spatial stride times the patch (16 or 32)."""
+        return int(self.pipe.vae_scale_factor_spatial * self.pipe.transformer.config.patch_size[1])
 
     def fingerprint(self) -> dict[str, int]:
         return architecture.fingerprint(self.pipe.transformer.config)
@@ -69,6 +95,10 @@ class LoadedModel:
             "transformer": self.spec.transformer,
             "preset": self.preset.name,
             "preset_source": self.preset.source,
+            "family": self.family.name,
+            "experts": list(self.family.experts),
+            "boundary_ratio": self.pipe.config.boundary_ratio,
+            "expand_timesteps": bool(self.pipe.config.expand_timesteps),
             "notes": self.notes,
             "parallel": self.parallel.describe() if self.parallel else None,
         }
@@ -83,10 +113,12 @@ def auto_model() -> str:
     return HUB_480P if placement.cuda_available() else TOY
 
 
-def build_tiny_pipeline(seed: int = 0) -> Any:
+def build_tiny_pipeline(seed: int = 0, model: str = TINY) -> Any:
     """A WanImageToVideoPipeline of the real classes with tiny, seeded random weights.
 
-    Deterministic for a given seed and independent of the caller's global RNG.
+    ``model``: ``tiny`` (Wan2.1 I2V: CLIP image encoder), ``tiny-wan22`` (two experts and a boundary, no image
+    encoder) or ``tiny-ti2v`` (the Wan2.2 VAE, ``expand_timesteps``). Deterministic for a given seed and
+    independent of the caller's global RNG.
     """
     from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanImageToVideoPipeline, WanTransformer3DModel
     from transformers import (
@@ -98,15 +130,21 @@ def build_tiny_pipeline(seed: int = 0) -> Any:
         UMT5EncoderModel,
     )
 
+    if model not in TINY_MODELS:
+        raise ValueError(f"no tiny model named {model!r}: {', '.join(TINY_MODELS)}")
+    configs = architecture.TINY_PARTS[model]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        transformer = WanTransformer3DModel(**architecture.TINY_TRANSFORMER)
-        vae = AutoencoderKLWan(**architecture.TINY_VAE)
-        text_encoder = UMT5EncoderModel(UMT5Config(**architecture.TINY_TEXT_ENCODER))
-        image_encoder = CLIPVisionModel(CLIPVisionConfig(**architecture.TINY_IMAGE_ENCODER))
-    side = architecture.TINY_IMAGE_ENCODER["image_size"]
-    image_processor = CLIPImageProcessor(crop_size={"height": side, "width": side}, size={"shortest_edge": side})
-    # The real Wan2.1 I2V repos ship UniPC in flow mode; the tiny model uses the
+        transformer = WanTransformer3DModel(**configs["transformer"])
+        vae = AutoencoderKLWan(**configs["vae"])
+        text_encoder = UMT5EncoderModel(UMT5Config(**configs["text_encoder"]))
+        image_encoder = CLIPVisionModel(CLIPVisionConfig(**configs["image_encoder"])) if model == TINY else None
+        transformer_2 = WanTransformer3DModel(**configs["transformer_2"]) if model == TINY_WAN22 else None
+    image_processor = None
+    if image_encoder is not None:
+        side = architecture.TINY_IMAGE_ENCODER["image_size"]
+        image_processor = CLIPImageProcessor(crop_size={"height": side, "width": side}, size={"shortest_edge": side})
+    # The real Wan I2V repos ship UniPC in flow mode; the tiny models use the
     # same scheduler so sampling code paths are identical.
     scheduler = UniPCMultistepScheduler(
         prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0, num_train_timesteps=1000
@@ -119,9 +157,13 @@ def build_tiny_pipeline(seed: int = 0) -> Any:
         image_processor=image_processor,
         image_encoder=image_encoder,
         transformer=transformer,
+        transformer_2=transformer_2,
+        boundary_ratio=architecture.TINY_WAN22_BOUNDARY if model == TINY_WAN22 else None,
+        expand_timesteps=model == TINY_TI2V,
     )
-    for module in (transformer, vae, text_encoder, image_encoder):
-        module.eval()
+    for module in (transformer, transformer_2, vae, text_encoder, image_encoder):
+        if module is not None:
+            module.eval()
     return pipe
 
 
@@ -134,9 +176,9 @@ def load_model(spec: ModelSpec) -> LoadedModel:
     notes: list[str] = []
     if spec.memory == "auto":
         spec = placement.auto_memory(spec, device, notes)
-    if spec.model == TINY:
-        pipe = build_tiny_pipeline(spec.seed)
-        source, model_id = "tiny", TINY
+    if spec.model in TINY_MODELS:
+        pipe = build_tiny_pipeline(spec.seed, spec.model)
+        source, model_id = "tiny", spec.model
     else:
         # The toy model is a local diffusers folder like any other; only its name is special.
         source, model_id = _classify(architecture.location(spec.model))
@@ -144,13 +186,19 @@ def load_model(spec: ModelSpec) -> LoadedModel:
         if spec.model == TOY:
             source, model_id = "toy", TOY  # records and sidecars name it as users do
     pipe.set_progress_bar_config(disable=True)  # cinescene reports progress through its own callback
+    family = architecture.family_of_pipeline(pipe)
     if spec.transformer:
+        if family.two_experts:
+            raise InputError(f"{spec.model} has two experts; a fine-tuned transformer folder (--transformer) "
+                             "replaces one transformer, so it is for one-expert models only")
         pipe.transformer = load_transformer(spec.transformer, pipe.transformer, device)
         model_id = f"{model_id}+{Path(spec.transformer).name}"
     if spec.fp8:
-        placement.enable_fp8_storage(pipe.transformer, device)
+        for module in experts.experts(pipe).values():
+            placement.enable_fp8_storage(module, device)
     placement.place(pipe, spec, device)
-    preset = architecture.model_preset(spec.model, spec.preset)
+    # The loaded pipeline's own family decides, also for a hub id whose files were not readable before loading.
+    preset = architecture.model_preset(spec.model, spec.preset, family)
     if preset.source.startswith("default"):
         notes.append(f"{spec.model} does not say whether it is a 480P or a 720P model: using 480P sizes and shift "
                      f"{PRESETS['480P'].shift} (pass --preset 720P for a 720P model)")
@@ -161,10 +209,11 @@ def load_model(spec: ModelSpec) -> LoadedModel:
         model_id=model_id,
         device=device,
         dtype=pipe.transformer.dtype,
-        defaults=architecture.defaults_for(spec.model, spec.preset),
+        defaults=architecture.defaults_for(spec.model, spec.preset, family),
         preset=preset,
         notes=notes,
         parallel=world,
+        family=family,
     )
     from . import speed
 
@@ -227,7 +276,7 @@ def get_model(spec: ModelSpec) -> LoadedModel:
         if spec.memory not in MEMORY_CHOICES:
             raise InputError(f"unknown memory mode {spec.memory!r}: choose one of {', '.join(MEMORY_CHOICES)}")
         context_parallel.check_spec(spec)
-        if spec.model != TINY:
+        if spec.model not in TINY_MODELS:
             _classify(architecture.location(spec.model))
         _cached = None
         if torch.cuda.is_available():
@@ -251,13 +300,15 @@ def _classify(model: str) -> tuple[str, str]:
         if not index.is_file():
             raise InputError(f"model folder {str(path)!r} has no model_index.json: it is not in diffusers layout")
         try:
-            class_name = json.loads(index.read_text()).get("_class_name")
+            data = json.loads(index.read_text())
         except (OSError, ValueError) as err:
             raise InputError(f"model folder {str(path)!r}: model_index.json is unreadable ({err})") from err
-        if class_name != "WanImageToVideoPipeline":
-            raise InputError(
-                f"model folder {str(path)!r} holds a {class_name}, not a WanImageToVideoPipeline (Wan2.1 I2V)"
-            )
+        vae = path / "vae" / "config.json"
+        try:
+            vae_config = json.loads(vae.read_text()) if vae.is_file() else {}
+        except (OSError, ValueError) as err:
+            raise InputError(f"model folder {str(path)!r}: vae/config.json is unreadable ({err})") from err
+        architecture.family_of(data, vae_config, str(path))  # refuses pipelines cinescene cannot run
         return "local", str(path.resolve())
     if architecture.HUB_ID.match(model):
         return "hub", model

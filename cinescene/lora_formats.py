@@ -17,6 +17,8 @@ that any subset of layers and every delta converts exactly or is refused by name
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -116,6 +118,30 @@ class Conversion:
     layout: str  # the layout detected
     notes: list[str] = field(default_factory=list)  # what the conversion did beyond renaming
     dropped: list[str] = field(default_factory=list)  # full deltas left out on request (see lora_original)
+    alpha: float | None = None  # the alpha the author trained with, for the record (already folded in)
+
+
+def convert_file(path: str | os.PathLike[str], transformer: torch.nn.Module,
+                 drop_full_deltas: bool = False) -> Conversion:
+    """Read a LoRA file safely and convert it for ``transformer``'s layers (whose shapes size bias-only deltas)."""
+    state_dict, metadata = read_safetensors(path)
+    linears = {n.replace(".base_layer", ""): (m.in_features, m.out_features)
+               for n, m in transformer.named_modules() if isinstance(m, torch.nn.Linear) and "lora_" not in n}
+    converted = convert(state_dict, metadata, drop_full_deltas=drop_full_deltas, linear_shapes=linears)
+    converted.alpha = source_alpha(state_dict, metadata)
+    return converted
+
+
+def source_alpha(state_dict: dict[str, torch.Tensor], metadata: dict[str, str] | None) -> float | None:
+    """The alpha a file's author trained with: its most common ``.alpha``, else diffusers' saved peft config."""
+    alphas = [float(v.item()) for k, v in state_dict.items() if k.endswith(".alpha") and v.numel() == 1]
+    if alphas:
+        return max(set(alphas), key=alphas.count)
+    raw = (metadata or {}).get("lora_adapter_metadata")
+    if raw:
+        with contextlib.suppress(ValueError, TypeError):
+            return float(json.loads(raw).get("transformer.lora_alpha"))
+    return None
 
 
 def from_peft(state: dict[str, torch.Tensor], rank: int, alpha: float) -> dict[str, torch.Tensor]:
@@ -178,8 +204,6 @@ def convert(state_dict: dict[str, torch.Tensor], metadata: dict[str, Any] | None
 
 def _lora_metadata(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
     """The transformer's peft config stored by diffusers' save_lora_weights, if any."""
-    import json
-
     if not metadata:
         return None
     raw = metadata.get("lora_adapter_metadata") if isinstance(metadata, dict) else None

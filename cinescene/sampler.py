@@ -1,4 +1,4 @@
-"""Image + prompt to video with Wan2.1 I2V, through diffusers' WanImageToVideoPipeline."""
+"""Image + prompt to video with Wan2.1 I2V or Wan2.2 (A14B, TI2V-5B), through diffusers' WanImageToVideoPipeline."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import atomic, context_parallel, media, progress, slots, speed
+from . import atomic, context_parallel, expert_placement, experts, media, progress, slots, speed
 from .adapters import AdapterLibrary, check_name
 from .errors import InputError
 from .loading import LoadedModel, text_length
@@ -41,6 +41,7 @@ class SampleResult:
     record: dict[str, Any] | None = None
     adapters: list[dict[str, Any]] = field(default_factory=list)  # what was active, with sha256
     speed: dict[str, Any] = field(default_factory=dict)  # step cache, CFG, speed-adapter notes
+    experts: dict[str, Any] = field(default_factory=dict)  # which expert ran how many forward calls, and when
     video_path: Path | None = None
     record_path: Path | None = None
 
@@ -64,6 +65,11 @@ def validate_settings(settings: SampleSettings, library: AdapterLibrary | None =
         raise InputError(f"steps must be between 1 and {MAX_STEPS}, got {settings.steps}")
     if not 0 <= settings.guidance <= 30 or not np.isfinite(settings.guidance):
         raise InputError(f"guidance must be between 0 and 30, got {settings.guidance}")
+    if settings.guidance_2 is not None and not (0 <= settings.guidance_2 <= 30 and np.isfinite(settings.guidance_2)):
+        raise InputError(f"guidance 2 must be between 0 and 30, got {settings.guidance_2}")
+    if settings.boundary is not None and not (0 <= settings.boundary <= 1 and np.isfinite(settings.boundary)):
+        raise InputError(f"boundary must be between 0 and 1 (a share of the training timesteps), got "
+                         f"{settings.boundary}")
     if settings.shift is not None and not (0 < settings.shift <= 50 and np.isfinite(settings.shift)):
         raise InputError(f"shift must be above 0 and at most 50, got {settings.shift}")
     if not isinstance(settings.seed, int) or not 0 <= settings.seed <= MAX_SEED:
@@ -102,26 +108,54 @@ def validate_settings(settings: SampleSettings, library: AdapterLibrary | None =
             library.get(choice.name, kind=choice.slot)
 
 
-def resolve_settings(settings: SampleSettings, image_size: tuple[int, int]) -> SampleSettings:
-    """Validate and fill in size and shift. ``image_size`` is PIL's (width, height)."""
+def resolve_settings(settings: SampleSettings, image_size: tuple[int, int],
+                     multiple: int = SIZE_MULTIPLE) -> SampleSettings:
+    """Validate and fill in size and shift. ``image_size`` is PIL's (width, height); sides are made multiples
+    of ``multiple`` (the model's ``size_multiple``: 32 for Wan2.2 TI2V-5B)."""
     validate_settings(settings)
     preset = PRESETS[settings.preset]
     img_w, img_h = image_size
     height, width = settings.height, settings.width
     if height is None or width is None:
-        auto_h, auto_w = media.size_for_area(img_h / img_w, preset.area)
+        auto_h, auto_w = media.size_for_area(img_h / img_w, preset.area, multiple=multiple)
         if height is None and width is None:
             height, width = auto_h, auto_w
         elif height is None:
-            height = _round_side(width * img_h / img_w)
+            height = _round_side(width * img_h / img_w, multiple)
         else:
-            width = _round_side(height * img_w / img_h)
+            width = _round_side(height * img_w / img_h, multiple)
     shift = settings.shift if settings.shift is not None else preset.shift
     return dataclasses.replace(settings, height=height, width=width, shift=shift)
 
 
-def _round_side(value: float) -> int:
-    return int(min(MAX_SIDE, max(SIZE_MULTIPLE, round(value / SIZE_MULTIPLE) * SIZE_MULTIPLE)))
+def _round_side(value: float, multiple: int = SIZE_MULTIPLE) -> int:
+    return int(min(MAX_SIDE // multiple * multiple, max(multiple, round(value / multiple) * multiple)))
+
+
+def fit_to_model(model: LoadedModel, settings: SampleSettings) -> SampleSettings:
+    """The model's own defaults where the shot leaves them open (shift, Wan2.2's second guidance and boundary),
+    and an InputError for what this model cannot do."""
+    if not model.two_experts:
+        for name in ("guidance_2", "boundary"):
+            if getattr(settings, name) is not None:
+                raise InputError(f"{name.replace('_', ' ')} is for two-expert models (Wan2.2 I2V A14B); "
+                                 f"{model.model_id} has one transformer")
+    else:
+        if settings.cache not in (None, "", "none"):
+            raise InputError(f"step caches are set up for one transformer; {model.model_id} has two experts")
+        guidance_2 = settings.guidance_2
+        if guidance_2 is None:
+            guidance_2 = model.defaults.guidance_2 if model.defaults.guidance_2 is not None else settings.guidance
+        boundary = settings.boundary if settings.boundary is not None else model.defaults.boundary
+        settings = dataclasses.replace(settings, guidance_2=guidance_2, boundary=boundary)
+    if settings.shift is None and model.defaults.shift is not None:
+        settings = dataclasses.replace(settings, shift=model.defaults.shift)
+    multiple = model.size_multiple
+    for name in ("height", "width"):
+        value = getattr(settings, name)
+        if value is not None and value % multiple:
+            raise InputError(f"{name} must be a multiple of {multiple} for {model.model_id}, got {value}")
+    return settings
 
 
 def check_output_path(out: str | os.PathLike[str]) -> Path:
@@ -151,6 +185,8 @@ def pipeline_kwargs(model: LoadedModel, image: Image.Image, settings: SampleSett
         num_frames=settings.frames,
         num_inference_steps=settings.steps,
         guidance_scale=settings.guidance,
+        # The low-noise expert's; diffusers refuses it on a one-expert pipeline.
+        **({"guidance_scale_2": settings.guidance_2} if model.two_experts else {}),
         max_sequence_length=text_length(model.pipe),
         # A CPU generator makes the initial noise identical on every device.
         generator=torch.Generator(device="cpu").manual_seed(settings.seed),
@@ -166,12 +202,20 @@ def apply_shift(pipe: Any, shift: float) -> None:
         pipe.scheduler = type(scheduler).from_config(scheduler.config, **{key: shift})
 
 
+def apply_boundary(pipe: Any, boundary: float | None) -> None:
+    """Set where a two-expert pipeline switches experts; the denoising loop reads it from the pipeline's config."""
+    if boundary is not None and pipe.config.boundary_ratio != boundary:
+        pipe.register_to_config(boundary_ratio=boundary)
+
+
 def activate_adapters(model: LoadedModel, choices: tuple[AdapterChoice, ...],
                       library: AdapterLibrary | None) -> list[dict[str, Any]]:
     """Put the chosen adapters in their slots (hot-swapping where they fit); returns their record entries.
 
     Slots not chosen keep whatever they hold but get strength 0, which is exactly
-    the base model. A pipeline that never used adapters is left untouched.
+    the base model. A pipeline that never used adapters is left untouched. On two
+    experts, each adapter goes into the slots of the experts its placement names
+    (a pair's halves each on their own), and is at strength 0 on the other.
     """
     if not choices and not model.slots.prepared:
         return []
@@ -194,10 +238,16 @@ def activate_adapters(model: LoadedModel, choices: tuple[AdapterChoice, ...],
         hotswap = info.hotswap and info.rank <= spec.max_rank
         if model.parallel and not hotswap:
             context_parallel.check_side_adapter(model.pipe.transformer, info.name, info.target_modules)
-        slots.load_into_slot(model.pipe, model.slots, spec, info.name, info.sha256, library.verified_path(info),
-                             hotswappable=hotswap)
-        entries.append({**dataclasses.asdict(choice), "sha256": info.sha256, "rank": info.rank,
-                        "hotswap": hotswap, "base_model": info.base_model})
+        assigned = expert_placement.assign(model.family.experts, library.verified_files(info), info.placement,
+                                           info.name)
+        slots.load_parts(model.pipe, model.slots, spec, info.name, info.sha256,
+                         {expert: (part.sha256, part.path) for expert, part in assigned.items()}, hotswappable=hotswap)
+        entry = {**dataclasses.asdict(choice), "sha256": info.sha256, "rank": info.rank, "hotswap": hotswap,
+                 "base_model": info.base_model}
+        if model.two_experts:
+            entry.update(placement=info.placement, experts=list(assigned),
+                         parts={expert: part.sha256 for expert, part in assigned.items() if part.expert})
+        entries.append(entry)
     return entries
 
 
@@ -234,7 +284,7 @@ def sample(
     Progress: a ``denoising`` task event per step, with ``timestep`` and ``elapsed`` (seconds).
     """
     settings, notes = apply_speed_adapter(settings, library)
-    settings = resolve_settings(settings, image.size)
+    settings = resolve_settings(fit_to_model(model, settings), image.size, model.size_multiple)
     if model.parallel:
         context_parallel.check_shot(model.pipe.transformer.config, model.parallel.mode, model.parallel.degree,
                                     settings)
@@ -249,6 +299,7 @@ def sample(
         if model.slots.prepared:
             slots.set_strengths(pipe, _strengths(settings.adapters, 0, total), model.slots)
         apply_shift(pipe, float(settings.shift))
+        apply_boundary(pipe, settings.boundary)
         kwargs = pipeline_kwargs(model, image, settings)
         if on_event is not None or scheduled:
 
@@ -261,13 +312,15 @@ def sample(
 
             kwargs["callback_on_step_end"] = _callback
         with speed.step_cache(pipe, settings.cache, settings.steps, settings.cache_threshold,
-                              settings.cache_interval, mag_ratios) as cache_info:
+                              settings.cache_interval, mag_ratios) as cache_info, experts.trace(pipe) as calls:
             output = pipe(**kwargs)
     frames = media.to_uint8(output.frames[0])
     result = SampleResult(frames=frames, settings=settings, timings={"sample": time.perf_counter() - started})
     result.adapters = adapter_entries
-    # The pipeline runs the unconditional pass only when guidance > 1: at 1, CFG costs nothing.
+    # The pipeline runs the unconditional pass only when guidance > 1 (the first expert's guidance decides it
+    # for both experts in diffusers): at 1, CFG costs nothing.
     result.speed = {"cache": cache_info, "cfg": settings.guidance > 1.0, "notes": notes}
+    result.experts = calls.summary()
     return result
 
 
@@ -306,6 +359,7 @@ def sample_to_file(
         },
         adapters=result.adapters,
         speed=result.speed,
+        experts=result.experts,
         elapsed_seconds={k: round(v, 4) for k, v in result.timings.items()},
         **(extra_record or {}),
     )

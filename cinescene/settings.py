@@ -1,4 +1,4 @@
-"""Shot and model settings as dataclasses, with Wan2.1's official defaults and the shared choice lists.
+"""Shot and model settings as dataclasses, with Wan's official defaults and the shared choice lists.
 
 Each setting is defined once, here: the command-line flags (``cli/common.py``)
 and the app's forms are derived from these fields and their ``metadata``
@@ -13,7 +13,13 @@ from typing import Any
 
 HUB_480P = "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"
 HUB_720P = "Wan-AI/Wan2.1-I2V-14B-720P-Diffusers"
+# Wan2.2: image-to-video with two 14B experts (high noise, low noise), and the 5B text-image-to-video model.
+HUB_WAN22_I2V = "Wan-AI/Wan2.2-I2V-A14B-Diffusers"
+HUB_WAN22_TI2V = "Wan-AI/Wan2.2-TI2V-5B-Diffusers"
 TINY = "tiny"
+TINY_WAN22 = "tiny-wan22"  # two tiny experts and a boundary, as Wan2.2 I2V A14B
+TINY_TI2V = "tiny-ti2v"  # one tiny transformer over a tiny Wan2.2 VAE (48 latent channels), as Wan2.2 TI2V-5B
+TINY_MODELS = (TINY, TINY_WAN22, TINY_TI2V)  # built in memory with random weights: for tests
 TOY = "toy"  # the small Wan trained on toy footage that ships in cinescene/toy/model
 DEFAULT_MODEL = HUB_480P
 
@@ -57,6 +63,8 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "480P": Preset("480P", 480 * 832, 3.0),
     "720P": Preset("720P", 720 * 1280, 5.0),
+    # Wan2.2 TI2V-5B's 720P is 1280 x 704 (Wan2.2 wan/configs/__init__.py SUPPORTED_SIZES['ti2v-5B']).
+    "704P": Preset("704P", 704 * 1280, 5.0),
     # Not an official Wan resolution: a small area so the tiny CPU model (and a
     # quick look at a real one) answers in seconds.
     "preview": Preset("preview", 128 * 224, 3.0),
@@ -104,8 +112,15 @@ class SampleSettings:
     seed: int = 0
     steps: int = field(default=40, metadata={"help": "denoising steps (model default: 40)"})
     frames: int = field(default=81, metadata={"help": "4k+1, at most 241 (model default: 81)"})
-    guidance: float = field(default=5.0, metadata={"help": "classifier-free guidance (default 5.0)"})
-    shift: float | None = field(default=None, metadata={"help": "flow shift (default: 3.0 at 480P, 5.0 at 720P)"})
+    guidance: float = field(default=5.0, metadata={"help": "classifier-free guidance (default 5.0; on Wan2.2 "
+                                                           "A14B the high-noise expert's)"})
+    guidance_2: float | None = field(default=None, metadata={
+        "help": "guidance of the low-noise expert, Wan2.2 A14B only (default: the model's)"})
+    boundary: float | None = field(default=None, metadata={
+        "help": "Wan2.2 A14B: the timestep, as a share of the 1000 training timesteps, below which the low-noise "
+                "expert takes over (default: the model's, 0.9)"})
+    shift: float | None = field(default=None, metadata={
+        "help": "flow shift (default: the model's; Wan2.1 3.0 at 480P, 5.0 at 720P)"})
     preset: str = field(default="480P", metadata={"help": "target pixel area", "choices": tuple(PRESETS)})
     height: int | None = field(default=None, metadata={"help": "multiple of 16 (default: from the image)"})
     width: int | None = field(default=None, metadata={"help": "multiple of 16 (default: from the image)"})
@@ -165,16 +180,24 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class ModelDefaults:
-    """Per-model sample defaults the UI and CLI start from."""
+    """Per-model sample defaults the UI and CLI start from.
+
+    ``shift`` None means the preset's (Wan2.1's rule); ``guidance_2`` and ``boundary`` are for two-expert models.
+    """
 
     preset: str = "480P"
     steps: int = 40
     frames: int = 81
     guidance: float = 5.0
+    guidance_2: float | None = None
+    boundary: float | None = None
+    shift: float | None = None
+    fps: int = 16
     extra: dict[str, Any] = field(default_factory=dict)
 
     def settings(self, prompt: str = "", **overrides: Any) -> SampleSettings:
         base = SampleSettings(
-            prompt=prompt, preset=self.preset, steps=self.steps, frames=self.frames, guidance=self.guidance
+            prompt=prompt, preset=self.preset, steps=self.steps, frames=self.frames, guidance=self.guidance,
+            guidance_2=self.guidance_2, boundary=self.boundary, shift=self.shift, fps=self.fps,
         )
         return base.replace(**overrides)

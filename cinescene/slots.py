@@ -20,6 +20,12 @@ nothing. An adapter without biases swaps in with its biases zeroed.
 An adapter that does not fit its slot (other layers, higher rank) still
 loads, as a separate peft adapter beside the slot: slower to switch, and it
 adds modules, which a compiled transformer pays for with a recompile.
+
+Wan2.2 A14B has two experts; every slot exists on both (``transformer`` and
+``transformer_2``, loaded through diffusers' ``load_into_transformer_2``), and
+an adapter goes into the slot of the experts it acts on (see expert_placement),
+each expert getting its own file when the adapter is a pair. On an expert the
+adapter does not act on, the slot is at strength 0 whatever it holds.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ from typing import Any
 
 import torch
 
+from . import experts
+from .architecture import EXPERT_COMPONENTS, SINGLE
 from .errors import InputError
 
 
@@ -85,6 +93,7 @@ class _Loaded:
     sha256: str
     adapter_name: str  # the peft adapter that holds it: the slot itself, or a side adapter
     hotswapped: bool
+    experts: tuple[str, ...] = (SINGLE,)  # the experts it acts on; on the others its slot is at strength 0
 
 
 @dataclass
@@ -93,13 +102,17 @@ class SlotState:
 
     ready: list[str] = field(default_factory=list)  # slots with their placeholders in place
     loaded: dict[str, _Loaded] = field(default_factory=dict)
+    # (expert, slot) -> sha256 of the file whose weights that expert's slot tensors hold: a swap to what is already
+    # there copies nothing.
+    held: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @property
     def prepared(self) -> bool:
         return bool(self.ready)
 
     def describe(self) -> dict[str, Any]:
-        return {slot: {"name": x.name, "sha256": x.sha256, "hotswap": x.hotswapped} for slot, x in self.loaded.items()}
+        return {slot: {"name": x.name, "sha256": x.sha256, "hotswap": x.hotswapped, "experts": list(x.experts)}
+                for slot, x in self.loaded.items()}
 
 
 def slot_modules(transformer: torch.nn.Module, spec: SlotSpec) -> dict[str, torch.nn.Linear]:
@@ -151,8 +164,16 @@ def quiet_peft() -> Iterator[None]:
 DEFAULT_SLOTS = ("style", "motion")
 
 
+def load_lora(pipe: Any, expert: str, source: Any, **kwargs: Any) -> None:
+    """``pipe.load_lora_weights`` into one expert: diffusers' ``load_into_transformer_2`` for the low-noise one."""
+    if EXPERT_COMPONENTS[expert] == "transformer_2":
+        kwargs["load_into_transformer_2"] = True
+    pipe.load_lora_weights(source, **kwargs)
+
+
 def prepare(pipe: Any, state: SlotState, names: tuple[str, ...] = DEFAULT_SLOTS) -> None:
-    """Give the named slots their zero placeholders and tensor scalings (once each; best before compiling).
+    """Give the named slots their zero placeholders and tensor scalings on every expert (once each; best before
+    compiling).
 
     The speed slot is prepared only when asked for: its placeholder covers every
     linear layer of every block, which costs memory a crew without a speed LoRA
@@ -163,21 +184,23 @@ def prepare(pipe: Any, state: SlotState, names: tuple[str, ...] = DEFAULT_SLOTS)
         return
     from peft.utils.hotswap import prepare_model_for_compiled_hotswap
 
-    transformer = pipe.transformer
+    modules = experts.experts(pipe)
     if not state.ready:
-        if getattr(transformer, "peft_config", None):
+        if any(getattr(module, "peft_config", None) for module in modules.values()):
             raise InputError("the transformer already carries LoRA adapters loaded outside cinescene's slots")
-        pipe.enable_lora_hotswap(target_rank=max(SLOTS[name].max_rank for name in todo))
+        pipe.enable_lora_hotswap(target_rank=max(SLOTS[name].max_rank for name in todo))  # on every expert
     with quiet_peft():
         for name in todo:
-            pipe.load_lora_weights(_placeholder(transformer, SLOTS[name]), adapter_name=name)
-    # diffusers prepares only the first adapter loaded after enable_lora_hotswap; the
-    # others need tensor scalings too, or changing a strength would recompile a compiled transformer.
-    compiled = getattr(transformer, "_cinescene_compiled", False)
-    prepare_model_for_compiled_hotswap(transformer, check_compiled="warn" if compiled else "ignore")
-    lora_to_compute_dtype(transformer)
+            for expert, module in modules.items():
+                load_lora(pipe, expert, _placeholder(module, SLOTS[name]), adapter_name=name)
+    for module in modules.values():
+        # diffusers prepares only the first adapter loaded after enable_lora_hotswap; the
+        # others need tensor scalings too, or changing a strength would recompile a compiled transformer.
+        compiled = getattr(module, "_cinescene_compiled", False)
+        prepare_model_for_compiled_hotswap(module, check_compiled="warn" if compiled else "ignore")
+        lora_to_compute_dtype(module)
     state.ready += todo
-    transformer.set_adapter(_active_adapters(state))
+    _activate(pipe, state)
     set_strengths(pipe, {name: 0.0 for name in todo})
 
 
@@ -191,42 +214,71 @@ def lora_to_compute_dtype(transformer: torch.nn.Module) -> None:
 
 def load_into_slot(pipe: Any, state: SlotState, spec: SlotSpec, name: str, sha256: str, path: Path,
                    hotswappable: bool) -> None:
-    """Put the adapter at ``path`` in ``spec``'s slot, unless it is already there."""
+    """Put the adapter file at ``path`` in ``spec``'s slot of every expert, unless it is already there."""
+    load_parts(pipe, state, spec, name, sha256, {expert: (sha256, path) for expert in experts.experts(pipe)},
+               hotswappable)
+
+
+def load_parts(pipe: Any, state: SlotState, spec: SlotSpec, name: str, sha256: str,
+               files: dict[str, tuple[str, Path]], hotswappable: bool) -> None:
+    """Put an adapter in ``spec``'s slot: ``files`` maps each expert it acts on to (sha256, file) of its weights.
+
+    A pair gives each expert its own file; a single file may go to one expert or both. Experts not in ``files``
+    keep what their slot holds, at strength 0 for this adapter (see set_strengths).
+    """
+    modules = experts.experts(pipe)
+    unknown = sorted(set(files) - set(modules))
+    if unknown or not files:
+        raise ValueError(f"no expert named {', '.join(unknown) or '(none given)'} in this pipeline: "
+                         f"{', '.join(modules)}")
     current = state.loaded.get(spec.name)
-    if current is not None and current.sha256 == sha256:
+    targets = tuple(expert for expert in modules if expert in files)
+    if current is not None and (current.sha256, current.experts, current.hotswapped) == (sha256, targets,
+                                                                                          hotswappable):
         return
     if current is not None and not current.hotswapped:
-        pipe.transformer.delete_adapters(current.adapter_name)
-    if hotswappable:
-        pipe.load_lora_weights(str(path), adapter_name=spec.name, hotswap=True)
-        state.loaded[spec.name] = _Loaded(name, sha256, spec.name, True)
-    else:
-        # The slot's own tensors stay but contribute nothing while the side adapter is in use.
-        _zero_slot(pipe.transformer, spec.name)
-        side = f"{spec.name}_side"
-        with quiet_peft():
-            pipe.load_lora_weights(str(path), adapter_name=side)
-        lora_to_compute_dtype(pipe.transformer)
-        state.loaded[spec.name] = _Loaded(name, sha256, side, False)
-    pipe.transformer.set_adapter(_active_adapters(state))
+        for module in modules.values():
+            if current.adapter_name in (getattr(module, "peft_config", None) or {}):
+                module.delete_adapters(current.adapter_name)
+    side = f"{spec.name}_side"
+    for expert in targets:
+        part_sha, path = files[expert]
+        if hotswappable:
+            if state.held.get((expert, spec.name)) != part_sha:
+                load_lora(pipe, expert, str(path), adapter_name=spec.name, hotswap=True)
+                state.held[(expert, spec.name)] = part_sha
+        else:
+            # The slot's own tensors stay but contribute nothing while the side adapter is in use.
+            _zero_slot(modules[expert], spec.name)
+            state.held.pop((expert, spec.name), None)
+            with quiet_peft():
+                load_lora(pipe, expert, str(path), adapter_name=side)
+            lora_to_compute_dtype(modules[expert])
+    state.loaded[spec.name] = _Loaded(name, sha256, spec.name if hotswappable else side, hotswappable, targets)
+    _activate(pipe, state)
 
 
 def empty_slot(pipe: Any, state: SlotState, slot: str) -> None:
-    """Take the adapter out of a slot: zero its tensors (or drop its side adapter)."""
+    """Take the adapter out of a slot on every expert: zero its tensors (or drop its side adapter)."""
     current = state.loaded.pop(slot, None)
     if current is None:
         return
-    if current.hotswapped:
-        _zero_slot(pipe.transformer, slot)
-    else:
-        pipe.transformer.delete_adapters(current.adapter_name)
-        pipe.transformer.set_adapter(_active_adapters(state))
+    for expert, module in experts.experts(pipe).items():
+        if current.hotswapped:
+            _zero_slot(module, slot)
+            state.held.pop((expert, slot), None)
+        elif current.adapter_name in (getattr(module, "peft_config", None) or {}):
+            module.delete_adapters(current.adapter_name)
+    if not current.hotswapped:
+        _activate(pipe, state)
 
 
-def _active_adapters(state: SlotState) -> list[str]:
+def _activate(pipe: Any, state: SlotState) -> None:
+    """Make every slot and side adapter an expert holds active on it (peft refuses names a model lacks)."""
     names = list(state.ready)
     names += [x.adapter_name for x in state.loaded.values() if x.adapter_name not in names]
-    return names
+    for module in experts.experts(pipe).values():
+        module.set_adapter([n for n in names if n in (getattr(module, "peft_config", None) or {})])
 
 
 def _zero_slot(transformer: torch.nn.Module, adapter_name: str) -> None:
@@ -245,30 +297,35 @@ def _lora_layers(transformer: torch.nn.Module) -> list[Any]:
 
 
 def set_strengths(pipe: Any, strengths: dict[str, float], state: SlotState | None = None) -> None:
-    """Set each slot's strength in place; 0 switches a slot off exactly.
+    """Set each slot's strength in place on every expert; 0 switches a slot off exactly.
 
-    Scalings are written into their existing tensors rather than through
-    ``set_adapters``: that call replaces them with Python floats, which a
-    compiled transformer treats as constants (one recompile per new value).
-    Every stored adapter has alpha == rank (see lora_formats), so a slot's scale
-    is simply its strength.
+    An adapter acts only on the experts it was loaded for: on the others its
+    slot gets strength 0. Scalings are written into their existing tensors rather
+    than through ``set_adapters``: that call replaces them with Python floats,
+    which a compiled transformer treats as constants (one recompile per new
+    value). Every stored adapter has alpha == rank (see lora_formats), so a
+    slot's scale is simply its strength.
     """
-    by_adapter = dict(strengths)
-    if state is not None:
-        for slot, loaded in state.loaded.items():
-            if not loaded.hotswapped and slot in strengths:
-                by_adapter[loaded.adapter_name] = strengths[slot]
+    for expert, transformer in experts.experts(pipe).items():
+        by_adapter = {}
+        for slot, strength in strengths.items():
+            loaded = state.loaded.get(slot) if state is not None else None
+            value = strength if loaded is None or expert in loaded.experts else 0.0
+            if loaded is not None and not loaded.hotswapped:
+                by_adapter[loaded.adapter_name] = value
                 by_adapter[slot] = 0.0
-    for module in _lora_layers(pipe.transformer):
-        for adapter, strength in by_adapter.items():
-            if adapter not in module.scaling:
-                continue
-            value = strength * module.lora_alpha[adapter] / module.r[adapter]
-            current = module.scaling[adapter]
-            if isinstance(current, torch.Tensor):
-                current.fill_(value)
             else:
-                module.scaling[adapter] = value
+                by_adapter[slot] = value
+        for module in _lora_layers(transformer):
+            for adapter, strength in by_adapter.items():
+                if adapter not in module.scaling:
+                    continue
+                value = strength * module.lora_alpha[adapter] / module.r[adapter]
+                current = module.scaling[adapter]
+                if isinstance(current, torch.Tensor):
+                    current.fill_(value)
+                else:
+                    module.scaling[adapter] = value
 
 
 def lora_param_count(transformer: torch.nn.Module, adapter_name: str) -> int:

@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from . import slots
+from . import experts, slots
 from .errors import InputError
 from .settings import CACHE_KINDS, ModelSpec
 
@@ -32,15 +32,18 @@ def attention_backends() -> list[str]:
 
 
 def set_attention(pipe: Any, backend: str) -> None:
-    if backend in (None, "", "native") and getattr(pipe.transformer, "_cinescene_attention", "native") == "native":
-        return
-    if backend not in attention_backends():
-        raise InputError(f"unknown attention backend {backend!r}: choose from {', '.join(attention_backends())}")
-    try:
-        pipe.transformer.set_attention_backend(backend)
-    except (RuntimeError, ImportError) as err:
-        raise InputError(f"attention backend {backend!r} is not available here: {str(err).splitlines()[0]}") from err
-    pipe.transformer._cinescene_attention = backend
+    """Use ``backend`` in every expert (Wan2.2 A14B has two transformers)."""
+    for transformer in experts.experts(pipe).values():
+        if backend in (None, "", "native") and getattr(transformer, "_cinescene_attention", "native") == "native":
+            continue
+        if backend not in attention_backends():
+            raise InputError(f"unknown attention backend {backend!r}: choose from {', '.join(attention_backends())}")
+        try:
+            transformer.set_attention_backend(backend)
+        except (RuntimeError, ImportError) as err:
+            raise InputError(f"attention backend {backend!r} is not available here: "
+                             f"{str(err).splitlines()[0]}") from err
+        transformer._cinescene_attention = backend
 
 
 def prepare_engine(pipe: Any, state: slots.SlotState, spec: ModelSpec) -> None:
@@ -53,12 +56,12 @@ def prepare_engine(pipe: Any, state: slots.SlotState, spec: ModelSpec) -> None:
 
 
 def compile_blocks(pipe: Any, backend: str = "inductor") -> None:
-    """Regional torch.compile: one graph for the repeated block, reused by every block."""
-    transformer = pipe.transformer
-    if getattr(transformer, "_cinescene_compiled", False):
-        return
-    transformer.compile_repeated_blocks(fullgraph=True, backend=backend)
-    transformer._cinescene_compiled = True
+    """Regional torch.compile: one graph for the repeated block, reused by every block (of every expert)."""
+    for transformer in experts.experts(pipe).values():
+        if getattr(transformer, "_cinescene_compiled", False):
+            continue
+        transformer.compile_repeated_blocks(fullgraph=True, backend=backend)
+        transformer._cinescene_compiled = True
 
 
 def cache_config(kind: str, steps: int, threshold: float | None = None, interval: int | None = None,

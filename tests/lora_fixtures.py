@@ -196,3 +196,44 @@ def style_and_motion_library(root: Path):
         path = save(diffusers_layout(random_lora(tr, suffixes, seed=len(name))), root / f"{name}.safetensors")
         lib.import_file(path, kind, name=name, base_model="tiny", transformer=tr)
     return lib
+
+
+# Wan2.2 pairs as people publish them: one file per expert, named by one of these conventions (docs/wan22_adapters.md).
+PAIR_NAMINGS = {
+    # Comfy-Org/Wan_2.2_ComfyUI_Repackaged: wan2.2_i2v_lightx2v_4steps_lora_v1_high_noise.safetensors
+    "comfyui": lambda name, expert: f"wan2.2_i2v_{name}_v1_{expert}.safetensors",
+    # Kijai/WanVideo_comfy: Wan2.2-Lightning_I2V-A14B-4steps-lora_HIGH_fp16.safetensors
+    "kijai": lambda name, expert: f"Wan2.2-{name}_I2V-A14B-lora_{expert.split('_')[0].upper()}_fp16.safetensors",
+    # lightx2v/Wan2.2-Lightning: <folder>/high_noise_model.safetensors
+    "lightx2v": lambda name, expert: f"{name}/{expert}_model.safetensors",
+    # ostris/ai-toolkit's split saves: NAME_high_noise.safetensors
+    "ai-toolkit": lambda name, expert: f"{name}_{expert}.safetensors",
+}
+
+
+def random_pair(pipe, suffixes: list[str], rank: int = 4, seed: int = 0, scale: float = 0.3):
+    """Random LoRA halves for a two-expert pipeline: {"high_noise": (A, B) per module, "low_noise": ...}."""
+    return {"high_noise": random_lora(pipe.transformer, suffixes, rank=rank, seed=seed, scale=scale),
+            "low_noise": random_lora(pipe.transformer_2, suffixes, rank=rank, seed=seed + 1000, scale=scale)}
+
+
+def pair_layout(pairs, layout: str, alpha: float | None = None) -> dict[str, torch.Tensor]:
+    """One half in a published layout: ComfyUI (lora_down/up, alpha), musubi (lora_unet_*, alpha) or diffusers."""
+    if layout == "comfyui":
+        return comfyui_layout(pairs, alpha=alpha)
+    if layout == "musubi":
+        return kohya_layout(pairs, alpha=alpha if alpha is not None else 4.0)
+    if layout == "diffusers":
+        return diffusers_layout(effective(pairs, alpha) if alpha is not None else pairs)
+    raise ValueError(layout)
+
+
+def save_pair(halves, folder: Path, name: str, naming: str = "comfyui", layout: str = "comfyui",
+              alpha: float | None = None) -> dict[str, Path]:
+    """Write a pair's halves under ``folder`` as a publisher would name them; {expert: path}."""
+    paths = {}
+    for expert, pairs in halves.items():
+        path = folder / PAIR_NAMINGS[naming](name, expert)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        paths[expert] = save(pair_layout(pairs, layout, alpha), path)
+    return paths

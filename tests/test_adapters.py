@@ -8,7 +8,7 @@ import os
 import pytest
 import torch
 
-from cinescene import adapters, loading, lora_formats
+from cinescene import adapters, loading, lora_formats, pair_files
 from cinescene.adapters import AdapterLibrary
 from cinescene.errors import InputError
 from cinescene.names import from_filename
@@ -218,3 +218,144 @@ def test_hotswap_verdict_follows_the_current_slots(library, transformer, tmp_pat
                                name="wide", base_model="tiny", transformer=transformer)
     assert not library.get("wide").hotswap and "outside the style slot" in library.get("wide").hotswap_note
     assert wide.hotswap_note.split("(e.g.")[0] == library.get("wide").hotswap_note.split("(e.g.")[0]
+
+
+# -- Wan2.2 pairs: one adapter, two parts -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def wan22():
+    return loading.build_tiny_pipeline(model="tiny-wan22")
+
+
+def import_pair(library, wan22, tmp_path, *, name=None, seed=0, naming="kijai", layout="comfyui", **options):
+    halves = lf.random_pair(wan22, lf.MOTION, seed=seed)
+    paths = lf.save_pair(halves, tmp_path / f"src{seed}", "dolly", naming=naming, layout=layout, alpha=4.0)
+    info = library.import_pair(paths["high_noise"], paths["low_noise"], "motion", name=name, base_model="tiny-wan22",
+                               transformer=wan22.transformer, transformer_2=wan22.transformer_2, **options)
+    return info, halves, paths
+
+
+def test_a_pair_is_one_adapter_with_two_parts(library, wan22, tmp_path):
+    info, halves, paths = import_pair(library, wan22, tmp_path)
+    assert info.name == "Wan2.2-dolly_I2V-A14B-lora_fp16"  # what Kijai's two file names share
+    assert sorted(files_under(library.root)) == [f"motion/{info.name}.json", f"motion/{info.name}@high_noise.safetensors",
+                                                 f"motion/{info.name}@low_noise.safetensors"]
+    sidecar = json.loads(info.path.with_suffix(".json").read_text())
+    assert sidecar["placement"] == "both" and set(sidecar["parts"]) == {"high_noise", "low_noise"}
+    for expert, part in sidecar["parts"].items():
+        stored = info.path.parent / part["file"]
+        assert part["sha256"] == adapters.sha256_file(stored) and part["size_bytes"] == stored.stat().st_size
+        assert part["source_file"] == paths[expert].name and part["source_format"] == "comfyui"
+        # each half holds its own expert's LoRA, exactly
+        delta = lf.canonical_delta(lora_formats.read_safetensors(stored)[0])
+        assert all(torch.allclose(delta[m], d) for m, d in lf.expected_delta(halves[expert], alpha=4.0).items())
+    assert sidecar["sha256"] == adapters.pair_digest({e: p["sha256"] for e, p in sidecar["parts"].items()})
+    assert sidecar["hotswap"] is True and sidecar["rank"] == 4 and set(sidecar["target_modules"]) == set(lf.MOTION)
+    assert [i.name for i in library.list()] == [info.name] and library.get(info.name).label().endswith("(pair)")
+    assert [f.expert for f in library.verified_files(library.get(info.name))] == ["high_noise", "low_noise"]
+    with pytest.raises(InputError, match="is a Wan2.2 pair"):
+        library.verified_path(info)
+
+
+def test_a_tampered_half_is_named(library, wan22, tmp_path):
+    info, _, _ = import_pair(library, wan22, tmp_path, name="duo")
+    low = info.path.parent / "duo@low_noise.safetensors"
+    data = bytearray(low.read_bytes())
+    data[-1] ^= 0xFF
+    low.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="duo@low_noise.safetensors does not match its sidecar"):
+        library.verified_files(library.get("duo"))
+
+
+def test_a_failed_pair_import_leaves_the_library_as_it_was(library, wan22, tmp_path):
+    import_pair(library, wan22, tmp_path, name="duo")
+    before = files_under(library.root)
+    halves = lf.random_pair(wan22, lf.MOTION, seed=3)
+    paths = lf.save_pair(halves, tmp_path / "bad", "x", naming="ai-toolkit")
+    paths["low_noise"].write_bytes(paths["low_noise"].read_bytes()[:-10])  # a truncated download
+    with pytest.raises(InputError, match="x_low_noise.safetensors is not a valid safetensors file"):
+        library.import_pair(paths["high_noise"], paths["low_noise"], "motion", name="duo", base_model="tiny-wan22",
+                            transformer=wan22.transformer, overwrite=True)
+    with pytest.raises(InputError, match="is named as the low-noise half"):
+        library.import_pair(paths["low_noise"], paths["high_noise"], "motion", name="duo2", base_model="tiny-wan22",
+                            transformer=wan22.transformer)
+    assert files_under(library.root) == before
+
+
+def test_rename_overwrite_and_remove_a_pair(library, wan22, tmp_path):
+    import_pair(library, wan22, tmp_path, name="duo")
+    renamed = library.rename("duo", "pair-b")
+    assert sorted(files_under(library.root)) == ["motion/pair-b.json", "motion/pair-b@high_noise.safetensors",
+                                                 "motion/pair-b@low_noise.safetensors"]
+    library.verified_files(renamed)
+    # A single file over the pair: the pair's parts go, nothing stale stays.
+    single = lf.save(lf.comfyui_layout(lf.random_lora(wan22.transformer, lf.MOTION, seed=4), alpha=4.0),
+                     tmp_path / "single.safetensors")
+    library.import_file(single, "motion", name="pair-b", base_model="tiny-wan22", transformer=wan22.transformer,
+                        overwrite=True)
+    assert sorted(files_under(library.root)) == ["motion/pair-b.json", "motion/pair-b.safetensors"]
+    import_pair(library, wan22, tmp_path, name="pair-b", seed=5, overwrite=True)
+    assert sorted(files_under(library.root)) == ["motion/pair-b.json", "motion/pair-b@high_noise.safetensors",
+                                                 "motion/pair-b@low_noise.safetensors"]
+    library.remove("pair-b")
+    assert files_under(library.root) == {}
+
+
+def test_export_a_pair_and_import_it_back(library, wan22, tmp_path):
+    info, _, _ = import_pair(library, wan22, tmp_path, name="duo", layout="musubi")
+    out = library.export_pair("duo", tmp_path / "duo_comfy.safetensors")
+    assert {e: p.name for e, p in out.items()} == {"high_noise": "duo_comfy_high_noise.safetensors",
+                                                   "low_noise": "duo_comfy_low_noise.safetensors"}
+    with pytest.raises(InputError, match="export it as two files"):
+        library.export("duo", tmp_path / "x.safetensors")
+    again = library.import_pair(*pair_files.sort_pair(out["low_noise"], out["high_noise"]), "motion",
+                                base_model="tiny-wan22", transformer=wan22.transformer)
+    assert again.name == "duo_comfy"
+    for expert in ("high_noise", "low_noise"):
+        original, _ = lora_formats.read_safetensors(info.path.parent / f"duo@{expert}.safetensors")
+        back, _ = lora_formats.read_safetensors(again.path.parent / f"duo_comfy@{expert}.safetensors")
+        assert original.keys() == back.keys() and all(torch.equal(original[k], back[k]) for k in original)
+
+
+def test_placement_defaults_by_kind_follows_a_marked_file_name_and_can_be_changed(library, transformer, wan22,
+                                                                                  tmp_path):
+    style = library.import_file(style_file(tmp_path, transformer), "style", name="look", base_model="tiny",
+                                transformer=transformer)
+    assert style.placement == "low_noise"
+    motion = lf.save(lf.comfyui_layout(lf.random_lora(wan22.transformer, lf.MOTION), alpha=4.0),
+                     tmp_path / "orbit_HIGH_fp16.safetensors")
+    marked = library.import_file(motion, "motion", name="orbit", base_model="tiny-wan22",
+                                 transformer=wan22.transformer)
+    assert marked.placement == "high_noise" and "its file name says so" in marked.import_notes[-1]
+    pinned = library.import_file(motion, "motion", name="orbit2", base_model="tiny-wan22",
+                                 transformer=wan22.transformer, placement="both")
+    assert pinned.placement == "both"
+    changed = library.set_placement("look", "both")
+    assert changed.placement == "both" and library.get("look").placement == "both"
+    assert json.loads(changed.path.with_suffix(".json").read_text())["placement"] == "both"
+    with pytest.raises(InputError, match="unknown placement"):
+        library.set_placement("look", "everywhere")
+    with pytest.raises(InputError, match="unknown placement"):
+        library.import_file(motion, "motion", name="orbit3", base_model="tiny-wan22", transformer=wan22.transformer,
+                            placement="middle")
+
+
+def test_the_trainer_stores_a_pair_from_state_dicts(library, wan22):
+    """add_pair: what a run that trained both experts publishes (canonical state dicts, one per expert)."""
+    halves = lf.random_pair(wan22, lf.STYLE, rank=8, seed=6)
+    high, _ = lora_formats.to_canonical(lf.diffusers_layout(halves["high_noise"]))
+    low, _ = lora_formats.to_canonical(lf.diffusers_layout(halves["low_noise"]))
+    info = library.add_pair("style", name="grade-run", high_noise=high, low_noise=low, base_model="tiny-wan22",
+                            transformer=wan22.transformer, transformer_2=wan22.transformer_2,
+                            trained_on={"run": "grade"})
+    assert info.is_pair and info.placement == "both" and info.trained_on == {"run": "grade"}
+    stored = {f.expert: lora_formats.read_safetensors(f.path)[0] for f in library.verified_files(info)}
+    assert all(torch.equal(stored["high_noise"][k], high[k]) for k in high)
+    assert all(torch.equal(stored["low_noise"][k], low[k]) for k in low)
+    with pytest.raises(InputError, match="does not have"):  # the halves are checked against the experts' layers
+        library.add_pair("style", name="wrong", high_noise=high, low_noise={"transformer.blocks.9.attn2.to_q.lora_A.weight":
+                                                                             torch.zeros(8, 24),
+                                                                             "transformer.blocks.9.attn2.to_q.lora_B.weight":
+                                                                             torch.zeros(24, 8)},
+                         base_model="tiny-wan22", transformer=wan22.transformer)

@@ -338,3 +338,93 @@ def test_a_bad_yes_no_variable_is_named(monkeypatch):
     monkeypatch.setenv("CINESCENE_FP8", "ture")
     with pytest.raises(InputError, match="CINESCENE_FP8='ture' is not a yes/no value"):
         add_model_args(argparse.ArgumentParser(), env_prefix="CINESCENE_")
+
+
+def test_adapters_import_place_and_export_a_wan22_pair(still, tmp_path, capsys):
+    from cinescene import loading
+
+    import lora_fixtures as lf
+
+    pipe = loading.build_tiny_pipeline(model="tiny-wan22")
+    paths = lf.save_pair(lf.random_pair(pipe, lf.MOTION, seed=3), tmp_path, "Orbit", naming="kijai", alpha=4.0)
+    lib = ["--loras", str(tmp_path / "loras")]
+    # two files, in either order: their names say which half is which
+    assert cli.main(["adapters", "import", str(paths["low_noise"]), str(paths["high_noise"]), "--kind", "motion",
+                     "--base", "tiny-wan22", *lib]) == 0
+    out = capsys.readouterr().out
+    assert "imported Wan2.2-Orbit_I2V-A14B-lora_fp16 as a motion pair (high_noise rank 4, low_noise rank 4)" in out
+    assert cli.main(["adapters", "import", "--high-noise", str(paths["high_noise"]), "--low-noise",
+                     str(paths["low_noise"]), "--kind", "motion", "--name", "orbit", "--placement", "low_noise",
+                     "--base", "tiny-wan22", *lib]) == 0
+    capsys.readouterr()
+    assert cli.main(["adapters", "list", "--json", *lib]) == 0
+    listed = {a["name"]: a for a in json.loads(capsys.readouterr().out)}
+    assert listed["orbit"]["placement"] == "low_noise" and set(listed["orbit"]["parts"]) == {"high_noise", "low_noise"}
+    assert cli.main(["adapters", "place", "orbit", "both", *lib]) == 0
+    assert "orbit now acts on both experts" in capsys.readouterr().out
+    assert cli.main(["adapters", "list", *lib]) == 0
+    assert "pair, both" in capsys.readouterr().out
+    out = tmp_path / "shot.mp4"
+    assert cli.main(["sample", "--model", "tiny-wan22", "--steps", "4", "--frames", "5", "--height", "32", "--width",
+                     "48", "--image", str(still), "--prompt", "x", "--out", str(out), "--quiet", "--motion", "orbit",
+                     *lib]) == 0
+    entry = json.loads(out.with_suffix(".json").read_text())["adapters"][0]
+    assert entry["experts"] == ["high_noise", "low_noise"] and set(entry["parts"]) == {"high_noise", "low_noise"}
+    assert cli.main(["adapters", "export", "orbit", "--out", str(tmp_path / "orbit.safetensors"), *lib]) == 0
+    assert (tmp_path / "orbit_high_noise.safetensors").is_file() and (tmp_path / "orbit_low_noise.safetensors").is_file()
+    assert cli.main(["adapters", "remove", "orbit", *lib]) == 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["{high}", "--high-noise", "{high}", "--low-noise", "{low}"], "and no other file"),
+    (["--high-noise", "{high}"], "needs both --high-noise FILE and --low-noise FILE"),
+    (["{high}", "{high}"], "cannot tell which"),
+    (["{high}", "{low}", "{low}"], "give one LoRA file, or a Wan2.2 pair"),
+    (["--high-noise", "{low}", "--low-noise", "{high}"], "is named as the low-noise half"),
+    (["{high}", "{low}", "--base", "tiny"], "tiny has one transformer"),
+    (["{high}", "--placement", "sideways"], "invalid choice: 'sideways'"),
+])
+def test_bad_pair_imports_are_one_line_errors(tmp_path, capsys, args, message):
+    from cinescene import loading
+
+    import lora_fixtures as lf
+
+    paths = lf.save_pair(lf.random_pair(loading.build_tiny_pipeline(model="tiny-wan22"), lf.MOTION), tmp_path, "o",
+                         naming="ai-toolkit")
+    argv = [a.format(high=paths["high_noise"], low=paths["low_noise"]) for a in args]
+    base = [] if "--base" in argv else ["--base", "tiny-wan22"]
+    code = run_cli(["adapters", "import", *argv, "--kind", "motion", *base, "--loras", str(tmp_path / "loras")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "loras").exists() or files_under(tmp_path / "loras") == {}
+
+
+def test_importing_one_half_says_where_its_other_half_is(tmp_path, capsys):
+    from cinescene import loading
+
+    import lora_fixtures as lf
+
+    paths = lf.save_pair(lf.random_pair(loading.build_tiny_pipeline(model="tiny-wan22"), lf.MOTION), tmp_path, "o",
+                         naming="comfyui", alpha=4.0)
+    assert cli.main(["adapters", "import", str(paths["high_noise"]), "--kind", "motion", "--base", "tiny-wan22",
+                     "--loras", str(tmp_path / "loras")]) == 0
+    captured = capsys.readouterr()
+    assert paths["low_noise"].name in captured.err and "the other half of a Wan2.2 pair" in captured.err
+    assert "placed on the high-noise expert" in captured.out
+
+
+def test_a_pair_is_checked_against_wan22_unless_another_base_is_named(tmp_path, capsys, monkeypatch):
+    from cinescene import architecture, loading
+    from cinescene.adapters import AdapterLibrary
+
+    import lora_fixtures as lf
+
+    pipe = loading.build_tiny_pipeline(model="tiny-wan22")
+    asked = []
+    # The real model's skeleton takes seconds to build; which base the halves are checked against is the point.
+    monkeypatch.setattr(architecture, "transformer_skeleton", lambda base: asked.append(base) or pipe.transformer)
+    paths = lf.save_pair(lf.random_pair(pipe, lf.MOTION), tmp_path, "o", naming="ai-toolkit")
+    assert cli.main(["adapters", "import", str(paths["high_noise"]), str(paths["low_noise"]), "--kind", "motion",
+                     "--loras", str(tmp_path / "loras")]) == 0
+    assert asked == ["Wan-AI/Wan2.2-I2V-A14B-Diffusers"]
+    assert AdapterLibrary(tmp_path / "loras").get("o").base_model == "Wan-AI/Wan2.2-I2V-A14B-Diffusers"

@@ -208,3 +208,65 @@ def test_a_mistyped_model_does_not_cost_the_loaded_one(tmp_path):
     with pytest.raises(InputError, match="no model_index.json"):
         loading.get_model(ModelSpec(model=str(tmp_path / "half")))
     assert loading.get_model(ModelSpec(model="tiny")) is loaded  # still the one in memory, not reloaded
+
+
+def test_tiny_wan22_has_two_experts_and_tiny_ti2v_the_wan22_vae():
+    from diffusers import WanImageToVideoPipeline, WanTransformer3DModel
+
+    from cinescene.settings import TINY_TI2V, TINY_WAN22
+
+    wan22 = loading.load_model(ModelSpec(model=TINY_WAN22))
+    pipe = wan22.pipe
+    assert isinstance(pipe, WanImageToVideoPipeline) and isinstance(pipe.transformer_2, WanTransformer3DModel)
+    assert pipe.config.boundary_ratio == architecture.TINY_WAN22_BOUNDARY and pipe.image_encoder is None
+    assert pipe.transformer.config.image_dim is None and pipe.transformer.config.in_channels == 36
+    assert wan22.two_experts and wan22.describe()["experts"] == ["high_noise", "low_noise"]
+    a, b = pipe.transformer.state_dict(), pipe.transformer_2.state_dict()
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # two experts, not one twice
+    ti2v = loading.load_model(ModelSpec(model=TINY_TI2V))
+    assert ti2v.pipe.config.expand_timesteps and ti2v.pipe.vae.config.z_dim == 48 and ti2v.pipe.transformer_2 is None
+    assert ti2v.size_multiple == 32 and ti2v.family == architecture.WAN22_TI2V
+    assert ti2v.defaults.shift == 5.0 and ti2v.defaults.fps == 24
+
+
+def test_a_ti2v_folder_in_the_hub_repositorys_layout_loads(tmp_path, still):
+    """Wan-AI/Wan2.2-TI2V-5B-Diffusers names WanPipeline and no image encoder; it loads as image-to-video."""
+    from cinescene import media, sampler
+    from cinescene.settings import TINY_TI2V, SampleSettings
+
+    tiny = loading.load_model(ModelSpec(model=TINY_TI2V))
+    folder = tmp_path / "Wan2.2-TI2V-5B"
+    tiny.pipe.save_pretrained(folder)
+    index = json.loads((folder / "model_index.json").read_text())
+    index["_class_name"] = "WanPipeline"
+    for gone in ("image_encoder", "image_processor"):
+        index.pop(gone, None)
+    (folder / "model_index.json").write_text(json.dumps(index))
+    local = loading.load_model(ModelSpec(model=str(folder)))
+    assert local.family == architecture.WAN22_TI2V and local.pipe.config.expand_timesteps
+    assert local.preset.name == "704P" and local.defaults.steps == 50  # TI2V-5B's official defaults
+    shot = SampleSettings(prompt="a lighthouse", steps=2, frames=5, height=32, width=64, preset="preview")
+    image = media.load_image(still)
+    assert (sampler.sample(tiny, image, shot).frames == sampler.sample(local, image, shot).frames).all()
+
+
+def test_a_two_expert_folder_round_trips(tmp_path, still):
+    from cinescene import media, sampler
+    from cinescene.settings import TINY_WAN22, SampleSettings
+
+    tiny = loading.load_model(ModelSpec(model=TINY_WAN22))
+    tiny.pipe.save_pretrained(tmp_path / "a14b")
+    local = loading.load_model(ModelSpec(model=str(tmp_path / "a14b")))
+    assert local.two_experts and local.family.boundary_ratio == 0.9 and local.source == "local"
+    shot = SampleSettings(prompt="a lighthouse", steps=3, frames=5, height=32, width=48, preset="preview")
+    image = media.load_image(still)
+    assert (sampler.sample(tiny, image, shot).frames == sampler.sample(local, image, shot).frames).all()
+    with pytest.raises(InputError, match="two experts"):
+        loading.load_model(ModelSpec(model=str(tmp_path / "a14b"), transformer=str(tmp_path / "a14b" / "transformer")))
+
+
+def test_wan22_text_to_video_is_refused(tmp_path):
+    (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": "WanPipeline", "boundary_ratio": 0.875,
+                                                           "transformer_2": ["diffusers", "WanTransformer3DModel"]}))
+    with pytest.raises(InputError, match="holds a WanPipeline"):
+        loading.load_model(ModelSpec(model=str(tmp_path)))

@@ -264,3 +264,150 @@ def test_strength_scales_the_bias_with_the_weights(model, library):
     slots.empty_slot(model.pipe, model.slots, "style")
     assert torch.equal(at(1.0), base)  # an emptied slot holds nothing, bias included, at any strength
     slots.set_strengths(model.pipe, {"style": 0.0, "motion": 0.0}, model.slots)
+
+
+# -- Wan2.2 A14B: slots on both experts --------------------------------------------------------------------
+
+PAIR_SETTINGS = dataclasses.replace(SETTINGS, steps=4)  # shift 5, boundary 0.9: two steps on each expert
+
+
+@pytest.fixture(scope="module")
+def wan22():
+    return loading.load_model(ModelSpec(model="tiny-wan22"))
+
+
+@pytest.fixture(scope="module")
+def pair_library(tmp_path_factory):
+    """Published-style pairs (three layouts, three namings), single files, imported; and where their files are."""
+    root = tmp_path_factory.mktemp("pairs")
+    lib = AdapterLibrary(root / "loras")
+    pipe = loading.build_tiny_pipeline(model="tiny-wan22")
+    files = {}
+    for name, (suffixes, kind, seed, naming, layout) in PAIRS.items():
+        halves = lf.random_pair(pipe, suffixes, seed=seed)
+        files[name] = lf.save_pair(halves, root, name, naming=naming, layout=layout, alpha=8.0)
+        lib.import_pair(files[name]["high_noise"], files[name]["low_noise"], kind, name=name, base_model="tiny-wan22",
+                        transformer=pipe.transformer, transformer_2=pipe.transformer_2)
+    for name, (suffixes, kind, seed) in SINGLES.items():
+        files[name] = lf.save(lf.comfyui_layout(lf.random_lora(pipe.transformer, suffixes, seed=seed), alpha=4.0),
+                              root / f"{name}.safetensors")
+        lib.import_file(files[name], kind, name=name, base_model="tiny-wan22", transformer=pipe.transformer)
+    return lib, files
+
+
+# musubi-tuner's files cover every linear layer of every block (and diffusers' musubi converter reads no other):
+# a motion pair in that layout loads beside the slots, as a side adapter on each expert.
+PAIRS = {"grade": (lf.STYLE, "style", 21, "comfyui", "comfyui"), "orbit": (lf.ALL, "motion", 22, "kijai", "musubi"),
+         "teal": (lf.STYLE, "style", 23, "lightx2v", "diffusers"), "push": (lf.MOTION, "motion", 24, "ai-toolkit",
+                                                                           "comfyui")}
+SINGLES = {"one-look": (lf.STYLE, "style", 25), "one-move": (lf.MOTION, "motion", 26)}
+
+
+def plain_wan22(image, loads, settings=PAIR_SETTINGS):
+    """Frames from a fresh tiny-wan22 with plain diffusers loading: [(file, adapter name, into transformer_2, weight)]."""
+    plain = loading.load_model(ModelSpec(model="tiny-wan22"))
+    with slots.quiet_peft():
+        for path, name, second, _ in loads:
+            plain.pipe.load_lora_weights(str(path), adapter_name=name, load_into_transformer_2=second)
+    if loads:
+        plain.pipe.set_adapters([name for _, name, _, _ in loads], [weight for *_, weight in loads])
+    return sampler.sample(plain, image, settings).frames
+
+
+def both_experts_ran(result):
+    return result.experts["high_noise"]["steps"] > 0 and result.experts["low_noise"]["steps"] > 0
+
+
+@pytest.mark.parametrize("name", list(PAIRS))
+def test_a_published_pair_samples_like_plain_diffusers_loading_it(wan22, image, pair_library, name):
+    """diffusers: ``transformer`` is the high-noise expert, ``load_into_transformer_2=True`` the low-noise one."""
+    library, files = pair_library
+    slot = PAIRS[name][1]
+    result = sampler.sample(wan22, image, dataclasses.replace(PAIR_SETTINGS, adapters=(AdapterChoice(slot, name, 0.7),)),
+                            library=library)
+    assert both_experts_ran(result) and wan22.slots.loaded[slot].hotswapped == (name != "orbit")
+    high, low = files[name]["high_noise"], files[name]["low_noise"]
+    theirs = plain_wan22(image, [(high, "h", False, 0.7), (low, "l", True, 0.7)])
+    assert close(result.frames, theirs)
+    # what the comparison can tell apart: the halves the other way round, or another strength
+    assert not close(result.frames, plain_wan22(image, [(low, "h", False, 0.7), (high, "l", True, 0.7)]))
+    assert not close(result.frames, plain_wan22(image, [(high, "h", False, 1.0), (low, "l", True, 1.0)]))
+
+
+def test_slots_are_prepared_on_both_experts_and_strength_zero_is_the_base(wan22, image, pair_library):
+    library, _ = pair_library
+    base = sampler.sample(loading.load_model(ModelSpec(model="tiny-wan22")), image, PAIR_SETTINGS).frames
+    before = {n: base_weights(m) for n, m in (("high", wan22.pipe.transformer), ("low", wan22.pipe.transformer_2))}
+    zero = sampler.sample(wan22, image, dataclasses.replace(PAIR_SETTINGS, adapters=(
+        AdapterChoice("style", "grade", 0.0), AdapterChoice("motion", "orbit", 0.0))), library=library).frames
+    for module in (wan22.pipe.transformer, wan22.pipe.transformer_2):
+        assert {"style", "motion"} <= set(module.peft_config)
+        assert len(slots.slot_modules(module, slots.SLOTS["style"])) == 4 * 2  # no image cross-attention in Wan2.2
+    assert np.array_equal(base, zero)
+    assert np.array_equal(base, sampler.sample(wan22, image, PAIR_SETTINGS, library=library).frames)
+    after = {n: base_weights(m) for n, m in (("high", wan22.pipe.transformer), ("low", wan22.pipe.transformer_2))}
+    assert all(torch.equal(before[n][k], after[n][k]) for n in before for k in before[n])
+
+
+@pytest.mark.parametrize("placement, into", [("both", (False, True)), ("high_noise", (False,)),
+                                             ("low_noise", (True,))])
+def test_a_single_file_acts_on_the_experts_its_placement_names(wan22, image, pair_library, placement, into):
+    library, files = pair_library
+    library.set_placement("one-look", placement)
+    ours = sampler.sample(wan22, image, dataclasses.replace(PAIR_SETTINGS, adapters=(
+        AdapterChoice("style", "one-look"),)), library=library)
+    assert ours.adapters[0]["experts"] == [("high_noise", "low_noise")[second] for second in into]
+    theirs = plain_wan22(image, [(files["one-look"], f"x{i}", second, 1.0) for i, second in enumerate(into)])
+    assert close(ours.frames, theirs)
+    others = [p for p in ("both", "high_noise", "low_noise") if p != placement]
+    library.set_placement("one-look", others[0])
+    assert not close(ours.frames, sampler.sample(wan22, image, dataclasses.replace(PAIR_SETTINGS, adapters=(
+        AdapterChoice("style", "one-look"),)), library=library).frames)
+
+
+def test_a_pair_placed_on_one_expert_uses_only_that_half(wan22, image, pair_library):
+    library, files = pair_library
+    library.set_placement("push", "low_noise")
+    try:
+        ours = sampler.sample(wan22, image, dataclasses.replace(PAIR_SETTINGS, adapters=(
+            AdapterChoice("motion", "push", 0.5),)), library=library)
+    finally:
+        library.set_placement("push", "both")
+    assert ours.adapters[0]["experts"] == ["low_noise"]
+    assert close(ours.frames, plain_wan22(image, [(files["push"]["low_noise"], "l", True, 0.5)]))
+
+
+def test_swapping_pairs_and_singles_gives_what_a_fresh_pipeline_gives(wan22, image, pair_library):
+    library, _ = pair_library
+    library.set_placement("one-move", "high_noise")
+    sequence = [(AdapterChoice("style", "grade"), AdapterChoice("motion", "push")),
+                (AdapterChoice("style", "teal"), AdapterChoice("motion", "one-move")),
+                (AdapterChoice("style", "one-look", 0.8), AdapterChoice("motion", "orbit", 1.2)),  # beside the slot
+                (AdapterChoice("style", "grade", 0.5), AdapterChoice("motion", "push"))]
+    for choices in sequence:
+        swapped = sampler.sample(wan22, image, dataclasses.replace(PAIR_SETTINGS, adapters=choices), library=library)
+        assert all(wan22.slots.loaded[c.slot].hotswapped == (c.name != "orbit") for c in choices)
+        fresh = loading.load_model(ModelSpec(model="tiny-wan22"))
+        first = sampler.sample(fresh, image, dataclasses.replace(PAIR_SETTINGS, adapters=choices), library=library)
+        assert np.array_equal(swapped.frames, first.frames), [c.name for c in choices]
+
+
+def test_the_record_names_each_half(wan22, image, pair_library, tmp_path):
+    library, _ = pair_library
+    settings = dataclasses.replace(PAIR_SETTINGS, adapters=(AdapterChoice("style", "grade", 0.6),))
+    result = sampler.sample_to_file(wan22, image, settings, tmp_path / "shot.mp4", library=library)
+    entry = result.record["adapters"][0]
+    info = library.get("grade")
+    assert entry["sha256"] == info.sha256 and entry["placement"] == "both"
+    assert entry["experts"] == ["high_noise", "low_noise"]
+    assert entry["parts"] == {e: p["sha256"] for e, p in info.parts.items()}
+
+
+def test_a_pair_on_a_one_expert_model_is_refused(image, pair_library):
+    from cinescene.errors import InputError
+
+    library, _ = pair_library
+    one = loading.load_model(ModelSpec(model="tiny-ti2v"))  # the same fingerprint as tiny-wan22, one transformer
+    with pytest.raises(InputError, match="'grade' is a Wan2.2 pair"):
+        sampler.sample(one, image, dataclasses.replace(PAIR_SETTINGS, height=64, width=96,
+                                                       adapters=(AdapterChoice("style", "grade"),)), library=library)

@@ -195,3 +195,40 @@ def test_compiled_speed_slot_swaps_published_loras_without_recompiling(tmp_path,
         outputs.append(shot(name, strength))
     assert counters["stats"]["unique_graphs"] == graphs  # 0 new graphs across 4 swaps and strength changes
     assert all(not (a == b).all() for a, b in zip(outputs, outputs[1:]))
+
+
+def test_compiled_experts_swap_published_pairs_without_new_graphs(tmp_path, image):
+    """Regional compile of both Wan2.2 experts: pairs, single files and strengths swap in with zero new graphs."""
+    from torch._dynamo.utils import counters
+
+    pipe = loading.build_tiny_pipeline(model="tiny-wan22")
+    library = AdapterLibrary(tmp_path / "loras")
+    for i, (suffixes, kind) in enumerate([(lf.STYLE, "style"), (lf.STYLE, "style"), (lf.MOTION, "motion")]):
+        paths = lf.save_pair(lf.random_pair(pipe, suffixes, rank=4 + 4 * i, seed=i), tmp_path, f"p{i}",
+                             naming="comfyui", alpha=4.0)
+        library.import_pair(paths["high_noise"], paths["low_noise"], kind, name=f"p{i}", base_model="tiny-wan22",
+                            transformer=pipe.transformer)
+    library.import_file(lf.save(lf.diffusers_layout(lf.random_lora(pipe.transformer, lf.STYLE, seed=7)),
+                                tmp_path / "single.safetensors"), "style", name="single", base_model="tiny-wan22",
+                        transformer=pipe.transformer)  # a style file: the low-noise expert only
+    torch._dynamo.reset()
+    model = loading.load_model(ModelSpec(model="tiny-wan22", compile=True, compile_backend="eager"))
+    settings = dataclasses.replace(SETTINGS, steps=4)  # two steps on each expert
+
+    def shot(*choices):
+        result = sampler.sample(model, image, dataclasses.replace(settings, adapters=choices), library=library)
+        assert result.experts["high_noise"]["steps"] == 2 and result.experts["low_noise"]["steps"] == 2
+        assert all(model.slots.loaded[c.slot].hotswapped for c in choices)
+        return result.frames
+
+    before = counters["stats"]["unique_graphs"]
+    outputs = [shot(AdapterChoice("style", "p0"), AdapterChoice("motion", "p2"))]
+    graphs = counters["stats"]["unique_graphs"]
+    assert graphs == before + 1  # one graph for the repeated block, shared by every block of both experts
+    for choices in [(AdapterChoice("style", "p1"), AdapterChoice("motion", "p2")),
+                    (AdapterChoice("style", "single"), AdapterChoice("motion", "p2", 0.5)),
+                    (AdapterChoice("style", "p0", 1.5),), (AdapterChoice("style", "p1", 0.0),)]:
+        outputs.append(shot(*choices))
+    assert counters["stats"]["unique_graphs"] == graphs  # 0 new graphs across 4 swaps on two experts
+    assert all(not (a == b).all() for a, b in zip(outputs, outputs[1:]))
+    assert model.slots.loaded["style"].experts == ("high_noise", "low_noise")

@@ -405,3 +405,36 @@ def test_train_status_shows_the_followed_score_and_the_look(monkeypatch):
     assert len(validations[0]) == len(VALIDATION_HEADERS)
     assert validations[0][3:5] == ["120.0000 ± 8.0000", "+1.50, -0.25, 1.0010"]
     assert validations[1][3:5] == ["n/a", "n/a"]
+
+
+def test_the_adapters_tab_imports_a_wan22_pair_with_its_placement(built_app, tmp_path):
+    import gradio as gr
+
+    from cinescene import loading
+    from cinescene.adapters import AdapterLibrary
+    from cinescene.settings import ModelSpec
+    from cinescene.ui import AppContext
+    from cinescene.ui.adapters_tab import PLACEMENT, adapter_table, import_adapter
+
+    import lora_fixtures as lf
+
+    radio = next(b for b in built_app.blocks.values() if getattr(b, "elem_id", None) == "ad-placement")
+    assert isinstance(radio, gr.Radio) and [c[1] for c in radio.choices] == ["", *PLACEMENT.metadata["choices"]]
+    model = loading.load_model(ModelSpec(model="tiny-wan22"))
+    ctx = AppContext(spec=ModelSpec(model="tiny-wan22"), library=AdapterLibrary(tmp_path / "loras"))
+    ctx.model = lambda spec=None: model  # this test's own model, not the process-wide one
+    paths = lf.save_pair(lf.random_pair(model.pipe, lf.STYLE), tmp_path, "teal", naming="ai-toolkit", alpha=4.0)
+    message = import_adapter(ctx, str(paths["high_noise"]), "style", "", "", 1.0, False, str(paths["low_noise"]), "")
+    assert "**teal**" in message and "a pair placed on both" in message and "hot-swappable" in message
+    import_adapter(ctx, str(paths["high_noise"]), "style", "high-half", "", 1.0, False, None, "")
+    assert ctx.library.get("high-half").placement == "high_noise"  # its name says which expert it is for
+    import_adapter(ctx, str(paths["high_noise"]), "style", "pinned", "", 1.0, False, None, "both")
+    assert ctx.library.get("pinned").placement == "both"
+    assert {row[0]: row[-1] for row in adapter_table(ctx)} == {"teal": "pair, both", "high-half": "high_noise",
+                                                               "pinned": "both"}
+    with pytest.raises(gr.Error, match="is named as the low-noise half"):
+        import_adapter(ctx, str(paths["low_noise"]), "style", "x", "", 1.0, False, str(paths["high_noise"]), "")
+    one = AppContext(spec=ModelSpec(model="tiny"), library=ctx.library)
+    one.model = lambda spec=None: loading.load_model(ModelSpec(model="tiny"))
+    with pytest.raises(gr.Error, match="a pair is for a two-expert model"):
+        import_adapter(one, str(paths["high_noise"]), "style", "y", "", 1.0, False, str(paths["low_noise"]), "")
