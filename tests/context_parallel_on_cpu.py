@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cinescene import cli, loading, media, sampler
+from cinescene import cli, experts, loading, media, sampler
 from cinescene.cli.common import model_spec, sample_settings
 
 folder, argv = Path(sys.argv[1]), ["sample", *sys.argv[2:]]
@@ -26,4 +26,6 @@ with torch.no_grad():
     frames = model.pipe(**sampler.pipeline_kwargs(model, image, settings)).frames[0]
 np.save(folder / f"rank{model.parallel.rank}.npy", frames)
 (folder / f"rank{model.parallel.rank}.slots").write_text(" ".join(model.slots.ready))
+split = [name for name, module in experts.experts(model.pipe).items() if module._parallel_config is not None]
+(folder / f"rank{model.parallel.rank}.split").write_text(" ".join(split))
 sys.exit(cli.main(argv))

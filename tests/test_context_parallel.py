@@ -76,6 +76,30 @@ def test_ulysses_on_two_cpu_processes_equals_one_process(tiny_model, still, tmp_
     assert np.abs(video - media.read_video(tmp_path / "single.mp4").frames).max() <= 1
 
 
+
+def test_ulysses_splits_both_of_wan22s_experts_and_equals_one_process(still, tmp_path):
+    arrays = tmp_path / "arrays"
+    arrays.mkdir()
+    shot = ["--model", "tiny-wan22", "--image", str(still), "--prompt", "a lighthouse at dusk", "--frames", "5",
+            "--steps", "4", "--quiet"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(free_port()), str(TESTS / "context_parallel_on_cpu.py"), str(arrays), *shot,
+           "--parallel", "ulysses", "--out", str(tmp_path / "shot.mp4")]
+    done = subprocess.run(cmd, cwd=ROOT, env=subprocess_env(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1"),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # Each process split the high-noise and the low-noise expert, not only the first.
+    assert [(arrays / f"rank{rank}.split").read_text() for rank in (0, 1)] == ["high_noise low_noise"] * 2
+    args = cli.build_parser().parse_args(["sample", *shot, "--out", str(tmp_path / "single.mp4")])
+    settings = sample_settings(args, model_spec(args))
+    model, image = loading.get_model(model_spec(args)), media.load_image(still)
+    with model.lock, torch.no_grad():
+        resolved = sampler.resolve_settings(sampler.fit_to_model(model, settings), image.size, model.size_multiple)
+        sampler.apply_shift(model.pipe, float(resolved.shift))
+        single = model.pipe(**sampler.pipeline_kwargs(model, image, resolved)).frames[0]
+    for rank in (0, 1):
+        assert float(np.abs(np.load(arrays / f"rank{rank}.npy") - single).max()) <= TOLERANCE
+
 SHOT = ["sample", "--model", "tiny", "--prompt", "x", "--frames", "5", "--steps", "2", "--quiet"]
 
 
