@@ -22,7 +22,7 @@ import torch
 
 from .. import architecture, atomic, experts, lora_formats, progress, slots
 from ..adapters import AdapterLibrary, check_name
-from ..architecture import SINGLE, defaults_for
+from ..architecture import EXPERT_COMPONENTS, SINGLE, defaults_for
 from ..errors import CinesceneError, InputError
 from ..faults import failpoint
 from ..loading import LoadedModel, load_model, text_length
@@ -34,7 +34,7 @@ from .dataset import Dataset, scan
 from .latent_cache import BucketBatches, CachedSamples, LatentCache, Sample, component_id, samples_for
 from .log import TrainLog
 from .objective import TimestepSampler, expert_range, flow_matching_loss
-from .units import Unit, plan_units, range_for_log, set_other_experts, stage_seed, step_seed
+from .units import Unit, plan_units, range_for_log, set_other_experts, stage_seed, step_seed, unit_key
 from .units import load_published as load_published_adapter
 from .units import stage_dir as unit_dir
 
@@ -206,16 +206,17 @@ class Trainer:
 
     # -- one stage -----------------------------------------------------------------------------------------
 
-    def prepare_trainable(self, model: LoadedModel, unit: Unit, frozen_style: str | None) -> list[torch.nn.Parameter]:
-        """Add this unit's LoRA to its expert (or unfreeze it all for full fine-tuning); freeze all else."""
+    def prepare_trainable(self, model: LoadedModel, stage: str, frozen_style: str | None,
+                          expert: str = SINGLE) -> list[torch.nn.Parameter]:
+        """Add this stage's LoRA to ``expert`` (or unfreeze it all for full fine-tuning); freeze all else."""
         from accelerate.utils import set_seed
         from diffusers.training_utils import cast_training_params
         from peft import LoraConfig
 
-        c, stage = self.config, unit.stage
-        transformer = experts.expert_module(model.pipe, unit.expert)
-        for module in (model.pipe.vae, model.pipe.text_encoder, model.pipe.image_encoder,
-                       *experts.experts(model.pipe).values()):
+        c, pipe = self.config, model.pipe
+        transformer = getattr(pipe, EXPERT_COMPONENTS[expert])
+        every_expert = [m for m in (pipe.transformer, getattr(pipe, "transformer_2", None)) if m is not None]
+        for module in (pipe.vae, pipe.text_encoder, pipe.image_encoder, *every_expert):
             if module is not None:
                 module.requires_grad_(False)
         if c.method == "full":
@@ -229,7 +230,7 @@ class Trainer:
             return [p for p in transformer.parameters()]
         if c.fp8_base:
             # Frozen base weights stored in fp8 (every expert's); LoRA layers added afterwards stay unhooked.
-            for module in experts.experts(model.pipe).values():
+            for module in every_expert:
                 enable_fp8_storage(module, self.accelerator.device)
         active = []
         if frozen_style:
@@ -238,13 +239,13 @@ class Trainer:
             # two must train the same motion.
             if "style" in (getattr(transformer, "peft_config", None) or {}):
                 transformer.delete_adapters("style")
-            load_published_adapter(self.library, model.pipe, unit.expert, "style", frozen_style)
+            load_published_adapter(self.library, pipe, expert, "style", frozen_style)
             active.append("style")
         config = LoraConfig(r=c.rank, lora_alpha=c.alpha, target_modules=slots.SLOTS[stage].pattern,
                             init_lora_weights=True, lora_dropout=0.0)
         # peft draws the initial A from the global RNG: seed it from the unit alone, so the draw does not
         # depend on what ran before in this process (the style stage, or nothing after a resume).
-        set_seed(stage_seed(c.seed, unit.key))
+        set_seed(stage_seed(c.seed, unit_key(stage, expert)))
         with slots.quiet_peft():
             transformer.add_adapter(config, adapter_name=stage)
         active.append(stage)
@@ -281,7 +282,7 @@ class Trainer:
         transformer_class = type(transformer)  # FSDP2 swaps the class of the module it shards
         set_other_experts(self.library, model.pipe, unit, published)
         frozen_style = published.get(unit.expert, {}).get("style") if stage == "motion" else None
-        params = self.prepare_trainable(model, unit, frozen_style)
+        params = self.prepare_trainable(model, stage, frozen_style, unit.expert)
         if c.gradient_checkpointing:
             transformer.enable_gradient_checkpointing()
         optimizer = torch.optim.AdamW(params, lr=c.learning_rate, betas=tuple(c.adam_betas),

@@ -36,8 +36,12 @@ class Unit:
 
     @property
     def key(self) -> str:
-        """What seeds and names this unit apart from the others (the stage alone for one expert)."""
-        return self.stage if self.expert == SINGLE else f"{self.stage}.{self.expert}"
+        return unit_key(self.stage, self.expert)
+
+
+def unit_key(stage: str, expert: str) -> str:
+    """What seeds a unit apart from the others: the stage alone for one expert (so Wan2.1 runs keep their seeds)."""
+    return stage if expert == SINGLE else f"{stage}.{expert}"
 
 
 def plan_units(config: TrainConfig, family: Family) -> list[Unit]:
