@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from cinescene import adapters, deploy, loading, metrics, outputs, ui
     from cinescene.metrics import MetricsConfig
-    from cinescene.settings import TINY, TOY
+    from cinescene.settings import TINY_MODELS, TOY
 
     try:
         spec = model_spec(args)
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     model = spec.model
-    limits = deploy.limits_for(deployment, tiny=model in (TINY, TOY))
+    limits = deploy.limits_for(deployment, tiny=model in (*TINY_MODELS, TOY))
     if limits.zero_gpu is not None:
         tuned = {"max_seconds": args.zero_gpu_max_seconds, "tflops": args.zero_gpu_tflops}
         limits = dataclasses.replace(limits, zero_gpu=dataclasses.replace(

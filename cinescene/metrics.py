@@ -39,7 +39,7 @@ from .environment import env_flag
 from .errors import InputError
 from .lora_formats import PICKLE_SUFFIXES
 from .placement import resolve_device
-from .settings import METRIC_WEIGHTS, TINY, TOY
+from .settings import METRIC_WEIGHTS, TINY_MODELS, TOY
 
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"  # what torchvision (and so lpips) looks for in torch's hub cache
 # Metrics measured on consecutive frame pairs (t-1, t): their series have one value fewer than the video has
@@ -143,16 +143,18 @@ class MetricNetworks:
 
 
 def weights_for(model: str, requested: str | None = None) -> str:
-    """The weight policy for scoring ``model``'s videos: as requested, else random for tiny, fallback for toy,
-    else pretrained.
+    """The weight policy for scoring ``model``'s videos: as requested, else random for the tiny models, fallback
+    for toy, else pretrained.
 
-    The tiny model's pictures are noise: scoring them with downloaded CLIP/LPIPS weights buys nothing.
+    The tiny models' pictures are noise: scoring them with downloaded CLIP/LPIPS weights buys nothing.
     The toy model runs where there may be no weights at all (a laptop, a free CPU Space): real ones
     when they are there, random ones with a note otherwise. Its look and camera numbers need none.
     """
     if requested:
         return requested
-    return {TINY: "random", TOY: "fallback"}.get(model, "pretrained")
+    if model in TINY_MODELS:
+        return "random"
+    return "fallback" if model == TOY else "pretrained"
 
 
 def _load_clip(cfg: MetricsConfig, notes: list[str]) -> tuple[Any, Any, Any, bool]:

@@ -14,8 +14,9 @@ from typing import Any
 
 import torch
 
+from .architecture import SHIPPED_MODELS
 from .errors import InputError
-from .settings import HUB_480P, HUB_720P, TINY, ModelSpec
+from .settings import HUB_480P, TINY_MODELS, ModelSpec
 
 
 def cuda_available() -> bool:
@@ -58,7 +59,8 @@ def auto_memory(spec: ModelSpec, device: torch.device, notes: list[str]) -> Mode
         notes.append("memory auto: no GPU, so nothing to offload (none)")
         return dataclasses.replace(spec, memory="none")
     free, _ = torch.cuda.mem_get_info(device)
-    model = spec.model if spec.model in (TINY, HUB_480P, HUB_720P) or Path(spec.model).is_dir() else HUB_480P
+    known = spec.model in TINY_MODELS or spec.model in SHIPPED_MODELS or Path(spec.model).is_dir()
+    model = spec.model if known else HUB_480P
     row = budget.MEMORY_ROWS[budget.auto_memory_mode(model, free, vae_tiling=spec.vae_tiling)]
     notes.append(f"memory auto: {free / 1e9:.1f} GB free on {device}; picked {row.label}")
     return dataclasses.replace(spec, memory=row.mode, fp8=spec.fp8 or row.fp8)

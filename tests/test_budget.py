@@ -1,4 +1,4 @@
-"""The plan command against arithmetic done by hand for the real Wan2.1-I2V-14B configs."""
+"""The plan command against arithmetic done by hand for the real Wan2.1 I2V 14B and Wan2.2 configs."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import json
 import pytest
 
 from cinescene import budget, cli
-from cinescene.settings import HUB_480P, HUB_720P
+from cinescene.errors import InputError
+from cinescene.settings import HUB_480P, HUB_720P, HUB_WAN22_I2V, HUB_WAN22_TI2V
 
 
 def hand_count_transformer(d=5120, ffn=13824, layers=40, text=4096, image=1280, freq=256, in_ch=36, out_ch=16):
@@ -75,3 +76,55 @@ def test_full_finetuning_estimate_counts_fp32_master_weights():
     assert sum(one.values()) > 250e9 and 30e9 < sum(sharded.values()) < 80e9
     text = budget.render(result)
     assert "full fine-tuning (per GPU)" in text and "fp32 master weights" in text
+
+
+def hand_count_wan22(d, ffn, layers, in_ch, out_ch, text=4096, freq=256):
+    """A Wan2.2 transformer by hand: Wan2.1's formula without the image cross-attention and image embedder."""
+    linear = lambda i, o: i * o + o  # noqa: E731
+    attn = 4 * linear(d, d) + 2 * d  # q, k, v, out + RMS norms on q and k (self- and cross-attention alike)
+    block = 2 * attn + linear(d, ffn) + linear(ffn, d) + 2 * d + 6 * d  # affine cross-attn norm + modulation
+    top = in_ch * d * 1 * 2 * 2 + d  # patch embedding
+    top += linear(freq, d) + linear(d, d) + linear(d, 6 * d) + linear(text, d) + linear(d, d)
+    top += linear(d, out_ch * 4) + 2 * d
+    return block * layers + top, block
+
+
+def test_wan22_i2v_a14b_has_two_14b_experts():
+    result = budget.make_plan(HUB_WAN22_I2V, 720, 1280, 81)
+    s = result.sizes
+    total, block = hand_count_wan22(5120, 13824, 40, 36, 16)
+    assert s.transformer == s.transformer_2 == total == 14_288_901_184 and s.block == block
+    # Wan2.2's README: "Each expert model has about 14B parameters ... only 14B active parameters per step".
+    assert s.experts == 2 and s.transformers == 2 * total and round(total / 1e9) == 14
+    assert s.image_encoder == 0 and s.image_tokens == 0 and s.text_encoder == 5_680_910_336
+    assert result.tokens == 75_600  # the Wan2.1 VAE's 4x8x8 strides
+    n, d, f, c = 75_600, 5120, 13824, 512  # no CLIP tokens in cross-attention
+    assert result.flops_forward == pytest.approx(40 * (12 * n * d * d + 4 * n * n * d + 4 * c * d * d + 4 * n * c * d
+                                                       + 4 * n * d * f))
+    # Resident, both experts are stored; with model offload one is on the GPU at a time.
+    assert result.memory["none"]["transformer"] == 2 * 2 * total
+    assert result.memory["model-offload"]["largest component at a time"] == 2 * total
+
+
+def test_wan22_ti2v_5b_is_5b_over_the_wan22_vae():
+    result = budget.make_plan(HUB_WAN22_TI2V, 704, 1280, 121)
+    s = result.sizes
+    total, _ = hand_count_wan22(3072, 14336, 30, 48, 48)
+    assert s.transformer == total == 4_999_787_712 and s.experts == 1 and s.transformer_2 == 0
+    assert round(total / 1e9) == 5  # "a 5B dense model" (Wan2.2 README)
+    assert (s.spatial, s.temporal) == (16, 4)
+    assert result.tokens == 31 * (704 // 32) * (1280 // 32) == 27_280  # 4x16x16 VAE, then 2x2 patches
+    with pytest.raises(InputError, match="multiples of 32"):
+        budget.make_plan(HUB_WAN22_TI2V, 720, 1280, 121)
+
+
+def test_plan_command_for_wan22_uses_the_models_defaults(capsys):
+    assert cli.main(["plan", "--model", HUB_WAN22_TI2V, "--train"]) == 0
+    out = capsys.readouterr().out
+    assert "at 1280x704, 121 frames, 50 steps" in out and "4,999,787,712" in out and "LoRA training" in out
+    assert cli.main(["plan", "--model", HUB_WAN22_I2V, "--train"]) == 0
+    out = capsys.readouterr().out
+    assert "at 1280x720, 81 frames, 40 steps" in out and out.count("14,288,901,184") == 2
+    assert "one expert at a time" in out and "both experts (bf16)" in out
+    assert cli.main(["plan", "--model", HUB_WAN22_I2V, "--train", "--method", "full"]) == 2
+    assert "two experts" in capsys.readouterr().err

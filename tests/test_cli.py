@@ -428,3 +428,18 @@ def test_a_pair_is_checked_against_wan22_unless_another_base_is_named(tmp_path, 
                      "--loras", str(tmp_path / "loras")]) == 0
     assert asked == ["Wan-AI/Wan2.2-I2V-A14B-Diffusers"]
     assert AdapterLibrary(tmp_path / "loras").get("o").base_model == "Wan-AI/Wan2.2-I2V-A14B-Diffusers"
+
+
+def test_sample_on_wan22_takes_both_guidances_and_the_boundary(still, tmp_path):
+    out = tmp_path / "a14b.mp4"
+    code = cli.main(["sample", "--model", "tiny-wan22", "--steps", "4", "--frames", "5", "--height", "32",
+                     "--width", "48", "--image", str(still), "--prompt", "a lighthouse", "--out", str(out),
+                     "--guidance", "4", "--guidance-2", "2", "--boundary", "0.95", "--quiet"])
+    assert code == 0
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert (record["settings"]["guidance"], record["settings"]["guidance_2"], record["settings"]["boundary"]) == (
+        4.0, 2.0, 0.95)
+    assert record["settings"]["shift"] == 5.0 and record["model"]["boundary_ratio"] == 0.95
+    assert record["experts"]["high_noise"]["steps"] == 1 and record["experts"]["low_noise"]["steps"] == 3
+    assert cli.main(["sample", "--model", "tiny", *SMALL[2:], "--image", str(still), "--prompt", "x",
+                     "--out", str(tmp_path / "b.mp4"), "--guidance-2", "2", "--quiet"]) == 2

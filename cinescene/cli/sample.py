@@ -30,11 +30,11 @@ def add_parsers(sub: Any) -> None:
 
     p = sub.add_parser("plan", help="parameters, tokens, FLOPs and GPU memory of a run, from configs alone")
     p.add_argument("--model", default=HUB_480P)
-    p.add_argument("--height", type=int, default=480)
-    p.add_argument("--width", type=int, default=832)
-    p.add_argument("--frames", type=int, default=81)
-    p.add_argument("--steps", type=int, default=40)
-    p.add_argument("--guidance", type=float, default=5.0)
+    p.add_argument("--height", type=int, default=None, help="default: the model's landscape size at its preset")
+    p.add_argument("--width", type=int, default=None)
+    p.add_argument("--frames", type=int, default=None, help="default: the model's (81; 121 for Wan2.2 TI2V-5B)")
+    p.add_argument("--steps", type=int, default=None, help="default: the model's")
+    p.add_argument("--guidance", type=float, default=None, help="default: the model's")
     p.add_argument("--vae-tiling", action="store_true")
     p.add_argument("--train", action="store_true", help="add the LoRA training estimate")
     p.add_argument("--train-frames", type=int, default=33, help="frames per training window")
@@ -92,10 +92,15 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from .. import budget
+    from ..architecture import defaults_for
     from ..errors import InputError
 
-    result = budget.make_plan(args.model, args.height, args.width, args.frames, steps=args.steps,
-                              guidance=args.guidance, vae_tiling=args.vae_tiling,
+    defaults = defaults_for(args.model)
+    height, width = budget.landscape_size(defaults.preset)
+    result = budget.make_plan(args.model, args.height or height, args.width or width, args.frames or defaults.frames,
+                              steps=args.steps or defaults.steps,
+                              guidance=args.guidance if args.guidance is not None else defaults.guidance,
+                              vae_tiling=args.vae_tiling,
                               train_frames=args.train_frames if args.train else None, rank=args.rank,
                               method=args.method)
     if args.memory:

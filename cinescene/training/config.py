@@ -14,6 +14,7 @@ from ..settings import DEFAULT_MODEL, METRIC_WEIGHTS
 
 STAGES = ("style", "motion", "both")
 METHODS = ("lora", "full")
+EXPERTS = ("both", "high_noise", "low_noise")  # Wan2.2 I2V A14B's experts, each trained on its own timesteps
 LR_SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup")
 MIXED_PRECISION = ("auto", "bf16", "fp16", "no")
 TIMESTEP_SAMPLING = ("uniform", "logit_normal")
@@ -37,10 +38,14 @@ class TrainConfig:
     data: str = _f("", "folder of captioned clips and stills")
     stage: str = _f("style", "style (stills and frames), motion (clips, style frozen) or both in turn",
                     choices=STAGES)
-    name: str = _f("", "adapter name (both: NAME-style and NAME-motion)")
+    name: str = _f("", "adapter name (both: NAME-style and NAME-motion; Wan2.2 A14B: each as .high_noise and "
+                       ".low_noise)")
     method: str = _f("lora", "lora, or full: all transformer weights, saved as a transformer folder",
                      choices=METHODS)
-    style_adapter: str | None = _f(None, "frozen style adapter for a motion-only run")
+    style_adapter: str | None = _f(None, "frozen style adapter for a motion-only run (Wan2.2 A14B: the NAME of "
+                                         "NAME.high_noise and NAME.low_noise)")
+    experts: str = _f("both", "Wan2.2 A14B: train the high-noise expert (timesteps >= the boundary), the "
+                              "low-noise one (below it), or both in turn", choices=EXPERTS)
     # LoRA and optimisation (the product's defaults).
     rank: int = _f(8, "LoRA rank")
     alpha: float = _f(16.0, "LoRA alpha")
@@ -152,6 +157,7 @@ def validate(c: TrainConfig) -> None:
     checks = [
         (c.stage in STAGES, f"stage must be one of {', '.join(STAGES)}"),
         (c.method in METHODS, f"method must be one of {', '.join(METHODS)}"),
+        (c.experts in EXPERTS, f"experts must be one of {', '.join(EXPERTS)}"),
         (not (c.method == "full" and c.stage == "both"), "full fine-tuning trains one stage at a time"),
         (1 <= c.rank <= 256, "rank must be between 1 and 256"),
         (c.alpha > 0, "alpha must be positive"),

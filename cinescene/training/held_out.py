@@ -73,7 +73,11 @@ def sample_and_score(model: LoadedModel, cache: LatentCache, sample: Sample, con
                                                                                       config.metric_weights)))
     pipe = model.pipe
     negative = cache.load_text(DEFAULT_NEGATIVE_PROMPT)
-    sampler.apply_shift(pipe, PRESETS[config.preset or defaults_for(config.model).preset].shift)
+    # The model's own shift (Wan2.2: 5.0), else the preset's (Wan2.1's rule); the pipeline's own boundary.
+    shift = model.defaults.shift
+    if shift is None:
+        shift = PRESETS[config.preset or defaults_for(config.model).preset].shift
+    sampler.apply_shift(pipe, shift)
     with torch.no_grad(), accelerator.autocast():
         # Cached text embeddings spare the (large) text encoder; the pipeline insists on encoding the
         # image itself (it refuses image and image_embeds together), which it can do from the CPU.

@@ -7,8 +7,10 @@ what it touches:
 * ``latents/<key>``: VAE latents of the window, the I2V conditioning the
   pipeline would build for its first frame (mask channels + first-frame
   latents; for style frames, of a regraded copy or blank: ``CONDITIONS``), and
-  the CLIP image embedding of that frame. Key: file content, window, fps,
-  bucket, conditioning kind, VAE and image-encoder identity.
+  the CLIP image embedding of that frame (Wan2.1; Wan2.2 has no image
+  encoder). Wan2.2 TI2V-5B's conditioning is the first frame's latents and
+  the mask of where they are written (``first_frame_mask``). Key: file
+  content, window, fps, bucket, conditioning kind, VAE and image-encoder identity.
 * ``text/<key>``: the T5 embedding of the caption. Key: caption text and
   text-encoder identity. Editing a caption re-encodes only its text.
 
@@ -60,11 +62,14 @@ class Sample:
         return f"{self.item.name}@{self.start}" if self.item.kind == "clip" else self.item.name
 
 
-def buckets(area: int) -> list[tuple[int, int]]:
-    """Aspect-ratio buckets (height, width) near ``area`` pixels, multiples of 16 (diffusers' ladder)."""
+def buckets(area: int, multiple: int = 16) -> list[tuple[int, int]]:
+    """Aspect-ratio buckets (height, width) near ``area`` pixels, multiples of ``multiple`` (diffusers' ladder).
+
+    ``multiple``: the model's size multiple (16; 32 for Wan2.2 TI2V-5B's 16x VAE and 2x2 patches).
+    """
     from diffusers.training_utils import generate_aspect_ratio_buckets
 
-    return generate_aspect_ratio_buckets(int(round(area**0.5)), divisibility=16)
+    return generate_aspect_ratio_buckets(int(round(area**0.5)), divisibility=multiple)
 
 
 def nearest_bucket(width: int, height: int, options: list[tuple[int, int]]) -> tuple[int, int]:
@@ -77,13 +82,13 @@ STYLE_VALIDATION_FRAMES = 17
 
 
 def samples_for(items: list[DataItem], stage: str, *, window: int, fps: int, style_frames_per_clip: int, area: int,
-                validation: bool = False, style_condition: str = "mixed") -> list[Sample]:
+                validation: bool = False, style_condition: str = "mixed", multiple: int = 16) -> list[Sample]:
     """The samples a stage trains on: motion windows from clips, or single frames from clips and stills.
 
     Validation samples are the first window of each held-out clip (style: at most
     17 frames), or a held-out still, whose generated shot is scored against it.
     """
-    options = buckets(area)
+    options = buckets(area, multiple)
     samples = []
     for item in items:
         height, width = nearest_bucket(item.width, item.height, options)
@@ -233,12 +238,11 @@ class LatentCache:
             # Seeded by the entry's key: the same sample always gets the same regrade.
             seed = int(self.latents_path(sample).stem[:16], 16)
             first = Image.fromarray(regrade(frames[0], np.random.default_rng(seed)))
-        if sample.condition == "blank":
-            condition = blank_condition(pipe, sample.height, sample.width)
-        else:
-            condition = i2v_condition(pipe, first, sample.frames, sample.height, sample.width)
-        tensors = {"latents": latents[0].float().cpu(), "condition": condition[0].float().cpu(),
-                   "image_embeds": pipe.encode_image(first, device)[0].float().cpu()}
+        condition = conditioning(pipe, None if sample.condition == "blank" else first, sample.frames, sample.height,
+                                 sample.width)
+        tensors = {"latents": latents[0].float().cpu(), **{k: v[0].float().cpu() for k, v in condition.items()}}
+        if pipe.image_encoder is not None:  # Wan2.1's CLIP embedding; Wan2.2 has no image encoder
+            tensors["image_embeds"] = pipe.encode_image(first, device)[0].float().cpu()
         if sample.validation:
             tensors["frames"] = torch.from_numpy(np.ascontiguousarray(frames))
         with atomic.atomic_path(self.latents_path(sample)) as tmp:
@@ -268,15 +272,8 @@ def normalize(pipe: Any, latents: torch.Tensor) -> torch.Tensor:
 
 
 def i2v_condition(pipe: Any, first_frame: Image.Image, frames: int, height: int, width: int) -> torch.Tensor:
-    """Mask channels + first-frame latents, built by the pipeline's own prepare_latents."""
-    device = pipe._execution_device
-    image = pipe.video_processor.preprocess(first_frame, height=height, width=width).to(device, torch.float32)
-    z_dim, spatial, temporal = pipe.vae.config.z_dim, pipe.vae_scale_factor_spatial, pipe.vae_scale_factor_temporal
-    shape = (1, z_dim, (frames - 1) // temporal + 1, height // spatial, width // spatial)
-    # Passing zero latents keeps prepare_latents from drawing noise we would throw away.
-    _, condition = pipe.prepare_latents(image, 1, z_dim, height, width, frames, torch.float32, device, None,
-                                        torch.zeros(shape))
-    return condition
+    """Mask channels + first-frame latents, built by the pipeline's own prepare_latents (not for TI2V)."""
+    return conditioning(pipe, first_frame, frames, height, width)["condition"]
 
 
 def blank_condition(pipe: Any, height: int, width: int) -> torch.Tensor:
@@ -291,6 +288,35 @@ def blank_condition(pipe: Any, height: int, width: int) -> torch.Tensor:
     return torch.cat([mask, latents], dim=1)
 
 
+def conditioning(pipe: Any, first_frame: Image.Image | None, frames: int, height: int, width: int
+                 ) -> dict[str, torch.Tensor]:
+    """What a sample is conditioned on, as the pipeline builds it (``first_frame`` None: blank).
+
+    ``condition``: mask channels + first-frame latents (Wan2.1, Wan2.2 A14B; built by the pipeline's own
+    prepare_latents), or, for TI2V (``expand_timesteps``), the first frame's latents alone with
+    ``first_frame_mask``: where they replace the noisy latents. A blank TI2V sample is given no frame at all
+    (the mask is all ones), as when TI2V makes a video from text alone.
+    """
+    device = pipe._execution_device
+    z_dim, spatial, temporal = pipe.vae.config.z_dim, pipe.vae_scale_factor_spatial, pipe.vae_scale_factor_temporal
+    shape = (1, z_dim, (frames - 1) // temporal + 1, height // spatial, width // spatial)
+    if first_frame is None:
+        if not pipe.config.expand_timesteps:
+            return {"condition": blank_condition(pipe, height, width)}
+        return {"condition": torch.zeros(*shape[:2], 1, *shape[3:], device=device),
+                "first_frame_mask": torch.ones(1, 1, *shape[2:], device=device)}
+    image = pipe.video_processor.preprocess(first_frame, height=height, width=width).to(device, torch.float32)
+    # Passing zero latents keeps prepare_latents from drawing noise we would throw away.
+    out = pipe.prepare_latents(image, 1, z_dim, height, width, frames, torch.float32, device, None, torch.zeros(shape))
+    if pipe.config.expand_timesteps:
+        return {"condition": out[1], "first_frame_mask": out[2]}
+    return {"condition": out[1]}
+
+
+# What a training step reads of an entry; image_embeds only for Wan2.1, first_frame_mask only for TI2V.
+TRAINING_TENSORS = ("latents", "condition", "prompt_embeds", "image_embeds", "first_frame_mask")
+
+
 class CachedSamples(torch.utils.data.Dataset):
     """What a training step reads for one sample: its cached tensors, nothing decoded or encoded again."""
 
@@ -302,7 +328,7 @@ class CachedSamples(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         data = self.cache.load(self.samples[index])
-        return {k: data[k] for k in ("latents", "condition", "prompt_embeds", "image_embeds")}
+        return {k: data[k] for k in TRAINING_TENSORS if k in data}
 
 
 class BucketBatches(torch.utils.data.Sampler):

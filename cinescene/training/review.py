@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .. import atomic, lora_formats, media, metrics, outputs, progress, sampler
+from .. import architecture, atomic, lora_formats, media, metrics, outputs, progress, sampler
 from ..adapters import AdapterInfo, AdapterLibrary
-from ..errors import InputError
+from ..errors import CinesceneError, InputError
 from ..evaluate import EvalItem
 from ..loading import LoadedModel
 from ..record import build_record
@@ -62,6 +62,14 @@ def list_checkpoints(run_dir: str | os.PathLike[str]) -> list[Checkpoint]:
     config = run_config(run_dir)
     if config.method != "lora":
         raise InputError(f"{run_dir.name} is a full fine-tuning run: review and promotion are for LoRA runs")
+    try:
+        two_experts = architecture.family(config.model).two_experts
+    except CinesceneError:
+        two_experts = False  # a model not readable here: its checkpoints can still be listed
+    if two_experts:
+        # A checkpoint holds one expert's LoRA; a shot needs both experts' (the library's pairs, issue 17 item 2).
+        raise InputError(f"{run_dir.name} trained {config.model}'s two experts apart: review and promotion are for "
+                         "one-transformer runs so far")
     stages = ["style", "motion"] if config.stage == "both" else [config.stage]
     found = []
     for stage in stages:

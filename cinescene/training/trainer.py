@@ -1,8 +1,10 @@
 """The two-stage trainer: style from stills and frames, then motion from clips with the style frozen.
 
 One loop serves both stages (and full fine-tuning), on one device or many
-through accelerate. Everything a run decides goes to its JSONL log; only rank
-0 writes files.
+through accelerate. A model with two experts (Wan2.2 I2V A14B) trains them in
+turn within each stage, each only on the timesteps it denoises at sampling
+(``objective.expert_range``), and publishes one adapter per expert. Everything
+a run decides goes to its JSONL log; only rank 0 writes files.
 """
 
 from __future__ import annotations
@@ -18,20 +20,23 @@ from typing import Any
 
 import torch
 
-from .. import atomic, lora_formats, progress, slots
-from ..adapters import AdapterLibrary
-from ..architecture import defaults_for
-from ..errors import InputError
+from .. import architecture, atomic, experts, lora_formats, progress, slots
+from ..adapters import AdapterLibrary, check_name
+from ..architecture import EXPERT_COMPONENTS, SINGLE, defaults_for
+from ..errors import CinesceneError, InputError
 from ..faults import failpoint
 from ..loading import LoadedModel, load_model, text_length
 from ..placement import enable_fp8_storage
 from ..settings import DEFAULT_NEGATIVE_PROMPT, PRESETS, ModelSpec
-from . import checkpoints, held_out
+from . import checkpoints, held_out, publish, weights
 from .config import TrainConfig
 from .dataset import Dataset, scan
 from .latent_cache import BucketBatches, CachedSamples, LatentCache, Sample, component_id, samples_for
 from .log import TrainLog
-from .objective import TimestepSampler, flow_matching_loss
+from .objective import TimestepSampler, expert_range, flow_matching_loss
+from .units import Unit, plan_units, range_for_log, set_other_experts, stage_seed, step_seed, unit_key
+from .units import load_published as load_published_adapter
+from .units import stage_dir as unit_dir
 
 
 @dataclass
@@ -42,6 +47,7 @@ class StageResult:
     best_step: int | None
     best_scores: dict[str, float] | None
     stopped: str  # "finished" | "early_stop" | "interrupted"
+    expert: str = SINGLE
 
 
 @dataclass
@@ -61,6 +67,7 @@ class Trainer:
         self.accelerator: Any = None
         self.log: TrainLog | None = None
         self.model: LoadedModel | None = None  # set by run(); open for inspection
+        self.unit: Unit | None = None  # the unit training now
 
     # -- plumbing ------------------------------------------------------------------------------------------
 
@@ -74,24 +81,37 @@ class Trainer:
         if self.on_event and self.accelerator.is_main_process:
             self.on_event(event)
 
-    def stage_names(self) -> list[tuple[str, str]]:
-        c = self.config
-        if c.stage == "both":
-            return [("style", f"{c.name}-style"), ("motion", f"{c.name}-motion")]
-        return [(c.stage, c.name)]
+    def family(self) -> architecture.Family:
+        """The model's family: the loaded pipeline's once loaded, else read from its files (Wan2.1 if unreadable)."""
+        if self.model is not None:
+            return self.model.family
+        try:
+            return architecture.family(self.config.model)
+        except CinesceneError:
+            return architecture.WAN21  # the load reports what is wrong; the units are worked out again after it
+
+    def units(self) -> list[Unit]:
+        """Stage by stage, expert by expert: style (each expert), then motion (each expert)."""
+        return plan_units(self.config, self.family())
 
     # -- the run -------------------------------------------------------------------------------------------
 
     def check_outputs(self) -> None:
         """Refuse to overwrite a finished adapter or model unless asked, before any work."""
         c = self.config
-        for _, name in self.stage_names():
+        family = self.family()
+        if c.method == "full" and family.two_experts:
+            raise InputError(f"{c.model} has two experts; full fine-tuning is for one-expert models (train LoRAs)")
+        for unit in self.units():
+            name = unit.adapter
+            check_name(name)  # the expert's suffix must fit too, before hours of training
             if c.method == "lora" and self.library.find(name) is not None and not (c.overwrite or c.resume):
                 raise InputError(f"an adapter named {name!r} already exists; choose another --name, or --overwrite")
             if c.method == "full" and (Path(c.models_dir) / name).exists() and not (c.overwrite or c.resume):
                 raise InputError(f"a model folder {Path(c.models_dir) / name} already exists; use --overwrite")
         if c.stage == "motion" and c.method == "lora" and c.style_adapter:
-            self.library.get(c.style_adapter, kind="style")
+            for unit in self.units():
+                self.library.get(publish.adapter_name(c.style_adapter, unit.expert), kind="style")
 
     def run(self) -> TrainResult:
         try:
@@ -124,37 +144,51 @@ class Trainer:
         self.emit({"type": "start", "config": c.to_dict(), "dataset": dataset.summary(),
                    "processes": accelerator.num_processes, "mixed_precision": precision})
         model = self.model = load_model(ModelSpec(model=c.model, device=str(accelerator.device)))
+        self.check_outputs()  # again, with the loaded pipeline's own experts
+        units = self.units()
         result = TrainResult(dataset=dataset.summary())
         area = area_for(c)
-        stages = [s for s, _ in self.stage_names()]
+        stages = list(dict.fromkeys(u.stage for u in units))
+        style_condition = c.style_condition
+        if model.family.expand_timesteps and style_condition != "blank":
+            # TI2V writes a given first frame into the latents themselves: a single frame given as its own
+            # first frame leaves nothing to denoise, so style frames are learned as TI2V makes video from text.
+            style_condition = "blank"
+            self.emit({"type": "note", "text": f"{c.model} writes the first frame into the latents: style frames "
+                                               "are trained without one (style condition blank)"})
         samples = {s: samples_for(dataset.train, s, window=c.window, fps=c.fps,
                                   style_frames_per_clip=c.style_frames_per_clip, area=area,
-                                  style_condition=c.style_condition) for s in stages}
+                                  style_condition=style_condition, multiple=model.size_multiple) for s in stages}
         val = {s: samples_for(dataset.validation, s, window=c.window, fps=c.fps, style_frames_per_clip=1, area=area,
-                              validation=True)[:c.val_items] for s in stages}
+                              validation=True, multiple=model.size_multiple)[:c.val_items] for s in stages}
         cache = LatentCache(c.cache_dir or Path(c.data) / ".cinescene-cache", component_id(model.pipe, c.model), c.fps,
                            text_length(model.pipe))
         result.cache_stats = self.build_cache(model, cache, [x for s in stages for x in samples[s] + val[s]])
         if c.offload_encoders and cuda:
             # Training needs only the transformer (and the VAE to decode validation samples).
             model.pipe.text_encoder.to("cpu")
-            model.pipe.image_encoder.to("cpu")
+            if model.pipe.image_encoder is not None:
+                model.pipe.image_encoder.to("cpu")
             torch.cuda.empty_cache()
         if not c.resume and accelerator.is_main_process:
             # A new run under an old run's name: the old stages' records must not mark this one's finished.
-            for stage in stages:
-                (self.stage_dir(stage) / checkpoints.FINISHED_FILE).unlink(missing_ok=True)
-        previous: str | None = c.style_adapter
-        for stage, name in self.stage_names():
-            if not samples[stage]:
-                raise InputError(f"the {stage} stage has no samples: {dataset.root} lacks usable "
-                                 + ("clips long enough for a window" if stage == "motion" else "stills or clips"))
-            outcome = self.train_stage(model, cache, stage, name, samples[stage], val[stage], dataset,
-                                       frozen_style=previous if stage == "motion" else None)
+            for unit in units:
+                (self.stage_dir(unit) / checkpoints.FINISHED_FILE).unlink(missing_ok=True)
+        # What each expert carries from this run so far, by stage: a motion unit trains against its expert's
+        # published style, and the other experts sample validation shots with what they have published.
+        published: dict[str, dict[str, str]] = {
+            e: ({"style": publish.adapter_name(c.style_adapter, e)} if c.style_adapter and c.stage == "motion"
+                else {}) for e in model.family.experts}
+        for unit in units:
+            if not samples[unit.stage]:
+                raise InputError(f"the {unit.stage} stage has no samples: {dataset.root} lacks usable "
+                                 + ("clips long enough for a window" if unit.stage == "motion"
+                                    else "stills or clips"))
+            outcome = self.train_stage(model, cache, unit, samples[unit.stage], val[unit.stage], dataset, published)
             result.stages.append(outcome)
             if outcome.stopped == "interrupted":
                 break
-            previous = outcome.output
+            published[unit.expert][unit.stage] = outcome.output
         self.emit({"type": "done" if result.stages and result.stages[-1].stopped != "interrupted" else "stopped",
                    "adapter": result.stages[-1].output if result.stages else None,
                    "stages": [dataclasses.asdict(s) for s in result.stages]})
@@ -172,15 +206,19 @@ class Trainer:
 
     # -- one stage -----------------------------------------------------------------------------------------
 
-    def prepare_trainable(self, model: LoadedModel, stage: str, frozen_style: str | None) -> list[torch.nn.Parameter]:
-        """Add this stage's LoRA (or unfreeze everything for full fine-tuning); freeze all else."""
+    def prepare_trainable(self, model: LoadedModel, stage: str, frozen_style: str | None,
+                          expert: str = SINGLE) -> list[torch.nn.Parameter]:
+        """Add this stage's LoRA to ``expert`` (or unfreeze it all for full fine-tuning); freeze all else."""
         from accelerate.utils import set_seed
         from diffusers.training_utils import cast_training_params
         from peft import LoraConfig
 
-        c, transformer = self.config, model.pipe.transformer
-        for module in (model.pipe.vae, model.pipe.text_encoder, model.pipe.image_encoder):
-            module.requires_grad_(False)
+        c, pipe = self.config, model.pipe
+        transformer = getattr(pipe, EXPERT_COMPONENTS[expert])
+        every_expert = [m for m in (pipe.transformer, getattr(pipe, "transformer_2", None)) if m is not None]
+        for module in (pipe.vae, pipe.text_encoder, pipe.image_encoder, *every_expert):
+            if module is not None:
+                module.requires_grad_(False)
         if c.method == "full":
             # fp32 master weights, bf16 compute through autocast (accelerate's mixed precision; under FSDP
             # accelerate upcasts the same way and gathers bf16 copies per block). The transformer comes in
@@ -191,8 +229,9 @@ class Trainer:
             transformer.requires_grad_(True)
             return [p for p in transformer.parameters()]
         if c.fp8_base:
-            # Frozen base weights stored in fp8; LoRA layers added afterwards stay unhooked.
-            enable_fp8_storage(transformer, self.accelerator.device)
+            # Frozen base weights stored in fp8 (every expert's); LoRA layers added afterwards stay unhooked.
+            for module in every_expert:
+                enable_fp8_storage(module, self.accelerator.device)
         active = []
         if frozen_style:
             # The motion stage trains against the published style file, also right after training that
@@ -200,15 +239,13 @@ class Trainer:
             # two must train the same motion.
             if "style" in (getattr(transformer, "peft_config", None) or {}):
                 transformer.delete_adapters("style")
-            info = self.library.get(frozen_style, kind="style")
-            with slots.quiet_peft():
-                model.pipe.load_lora_weights(str(self.library.verified_path(info)), adapter_name="style")
+            load_published_adapter(self.library, pipe, expert, "style", frozen_style)
             active.append("style")
         config = LoraConfig(r=c.rank, lora_alpha=c.alpha, target_modules=slots.SLOTS[stage].pattern,
                             init_lora_weights=True, lora_dropout=0.0)
-        # peft draws the initial A from the global RNG: seed it from the stage alone, so the draw does not
+        # peft draws the initial A from the global RNG: seed it from the unit alone, so the draw does not
         # depend on what ran before in this process (the style stage, or nothing after a resume).
-        set_seed(_stage_seed(c.seed, stage))
+        set_seed(stage_seed(c.seed, unit_key(stage, expert)))
         with slots.quiet_peft():
             transformer.add_adapter(config, adapter_name=stage)
         active.append(stage)
@@ -221,25 +258,31 @@ class Trainer:
         cast_training_params(transformer, dtype=torch.float32)
         return [p for p in transformer.parameters() if p.requires_grad]
 
-    def stage_dir(self, stage: str) -> Path:
-        return self.config.run_dir() / stage if self.config.stage == "both" else self.config.run_dir()
+    def stage_dir(self, unit: Unit) -> Path:
+        return unit_dir(self.config, unit)
 
-    def train_stage(self, model: LoadedModel, cache: LatentCache, stage: str, name: str, samples: list[Sample],
-                    val_samples: list[Sample], dataset: Dataset, frozen_style: str | None) -> StageResult:
+    def train_stage(self, model: LoadedModel, cache: LatentCache, unit: Unit, samples: list[Sample],
+                    val_samples: list[Sample], dataset: Dataset,
+                    published: dict[str, dict[str, str]] | None = None) -> StageResult:
         from diffusers.optimization import get_scheduler
 
-        c, accelerator = self.config, self.accelerator
-        run_dir = self.stage_dir(stage)
+        c, accelerator, stage = self.config, self.accelerator, unit.stage
+        published = published or {}
+        run_dir = self.stage_dir(unit)
         ckpt_root = run_dir / "checkpoints"
         if c.resume and (record := checkpoints.finished(run_dir)) is not None:
             # Published before the interruption: nothing of this stage runs or is written again.
             done = StageResult(**record)
-            self.emit({"type": "stage_done", "stage": stage, "adapter": done.output, "steps_done": done.steps_done,
-                       "best_step": done.best_step, "stopped": done.stopped, "already_finished": True})
+            self.emit({"type": "stage_done", "stage": stage, "expert": unit.expert, "adapter": done.output,
+                       "steps_done": done.steps_done, "best_step": done.best_step, "stopped": done.stopped,
+                       "already_finished": True})
             return done
-        transformer = model.pipe.transformer
+        self.unit = unit
+        transformer = experts.expert_module(model.pipe, unit.expert)
         transformer_class = type(transformer)  # FSDP2 swaps the class of the module it shards
-        params = self.prepare_trainable(model, stage, frozen_style)
+        set_other_experts(self.library, model.pipe, unit, published)
+        frozen_style = published.get(unit.expert, {}).get("style") if stage == "motion" else None
+        params = self.prepare_trainable(model, stage, frozen_style, unit.expert)
         if c.gradient_checkpointing:
             transformer.enable_gradient_checkpointing()
         optimizer = torch.optim.AdamW(params, lr=c.learning_rate, betas=tuple(c.adam_betas),
@@ -248,7 +291,7 @@ class Trainer:
         lr_scheduler = get_scheduler(c.lr_scheduler, optimizer,
                                      num_warmup_steps=int(c.warmup_ratio * c.steps) * accelerator.num_processes,
                                      num_training_steps=c.steps * accelerator.num_processes)
-        batches = BucketBatches(samples, c.batch_size, _stage_seed(c.seed, stage))
+        batches = BucketBatches(samples, c.batch_size, stage_seed(c.seed, unit.key))
         loader = torch.utils.data.DataLoader(CachedSamples(cache, samples), batch_sampler=batches, num_workers=0)
         self._register_hooks(stage)
         prepared, optimizer, loader, lr_scheduler = accelerator.prepare(transformer, optimizer, loader, lr_scheduler)
@@ -256,7 +299,7 @@ class Trainer:
         state = {"stage": stage, "step": 0, "micro_step": 0, "best": None, "evals_since_best": 0, "history": [],
                  "frozen_style": frozen_style, "stopped": None}
         resumed_from = 0
-        best_file = run_dir / "best" / "adapter.safetensors"
+        best_file = run_dir / weights.BEST_ADAPTER
         found = checkpoints.latest(ckpt_root) if c.resume else None
         if accelerator.is_main_process:
             # Only the best weights that go with the state may be restored at the end: on disk there may be
@@ -270,10 +313,14 @@ class Trainer:
         if found is not None:
             state = checkpoints.load(accelerator, found)
             resumed_from = state["step"]
-        self.emit({"type": "stage_start", "stage": stage, "name": name, "steps": c.steps, "samples": len(samples),
+        timesteps = expert_range(unit.expert, model.pipe.config.boundary_ratio,
+                                 model.pipe.scheduler.config.num_train_timesteps)
+        self.emit({"type": "stage_start", "stage": stage, "name": unit.adapter, "expert": unit.expert,
+                   "timesteps": range_for_log(timesteps), "steps": c.steps, "samples": len(samples),
                    "validation_samples": len(val_samples), "validation_seeds": c.val_seeds,
                    "trainable_parameters": sum(p.numel() for p in params), "resumed_from": resumed_from})
-        sampler_t = TimestepSampler(c.shift, c.timestep_sampling)
+        sampler_t = TimestepSampler(c.shift, c.timestep_sampling, timestep_range=timesteps)
+        patch = tuple(transformer.config.patch_size)
         per_epoch = len(loader)
         # A stage checkpointed as ended (last step, or early stop) trains and validates no more.
         stopped = state.get("stopped") or "finished"
@@ -289,9 +336,9 @@ class Trainer:
             for batch in epoch_loader:
                 with accelerator.accumulate(prepared):
                     generator = torch.Generator().manual_seed(
-                        _step_seed(c.seed, stage, accelerator.process_index, state["micro_step"]))
+                        step_seed(c.seed, unit.key, accelerator.process_index, state["micro_step"]))
                     with accelerator.autocast():
-                        loss = flow_matching_loss(prepared, batch, sampler_t, generator)
+                        loss = flow_matching_loss(prepared, batch, sampler_t, generator, patch)
                     accelerator.backward(loss)
                     grad_norm = None
                     if accelerator.sync_gradients:
@@ -306,11 +353,12 @@ class Trainer:
                 state["step"] += 1
                 mean_loss = accelerator.reduce(torch.stack(losses).mean(), reduction="mean").item()
                 lr = lr_scheduler.get_last_lr()[0]
-                self.emit({"type": "step", "stage": stage, "step": state["step"], "loss": mean_loss,
-                           "lr": lr, "grad_norm": float(grad_norm or 0.0),
+                self.emit({"type": "step", "stage": stage, "expert": unit.expert, "step": state["step"],
+                           "loss": mean_loss, "lr": lr, "grad_norm": float(grad_norm or 0.0),
                            "step_time": time.perf_counter() - started, "memory_mb": _memory_mb()})
                 if accelerator.is_main_process:
-                    progress.report(self.on_event, f"train {stage}", state["step"], c.steps, loss=mean_loss, lr=lr)
+                    task = f"train {stage}" if unit.expert == SINGLE else f"train {stage} {unit.expert}"
+                    progress.report(self.on_event, task, state["step"], c.steps, loss=mean_loss, lr=lr)
                 started, losses = time.perf_counter(), []
                 failpoint("train_step")
                 stopped = self._after_step(model, cache, stage, state, val_samples, ckpt_root, run_dir)
@@ -319,17 +367,20 @@ class Trainer:
         transformer.eval()
         accelerator.wait_for_everyone()
         if stopped == "interrupted":
-            return StageResult(stage, name, state["step"], _best_step(state), _best_scores(state), stopped)
+            return StageResult(stage, unit.adapter, state["step"], _best_step(state), _best_scores(state), stopped,
+                               unit.expert)
         failpoint("stage_end")  # the stage's last checkpoint is written, nothing is published yet
         replicas = self._replica_checksums(params)
-        output = self._finish(model, prepared, transformer_class, stage, name, state, run_dir, dataset)
-        result = StageResult(stage, output, state["step"], _best_step(state), _best_scores(state), stopped)
+        output = self._finish(model, prepared, transformer_class, unit, state, run_dir, dataset, timesteps)
+        result = StageResult(stage, output, state["step"], _best_step(state), _best_scores(state), stopped,
+                             unit.expert)
         failpoint("stage_published")
         if accelerator.is_main_process:
             checkpoints.mark_finished(run_dir, dataclasses.asdict(result))
         accelerator.wait_for_everyone()
         accelerator.free_memory()
-        self.emit({"type": "stage_done", "stage": stage, "adapter": output, "steps_done": state["step"],
+        self.emit({"type": "stage_done", "stage": stage, "expert": unit.expert, "adapter": output,
+                   "steps_done": state["step"],
                    "best_step": _best_step(state), "stopped": stopped, "replica_checksums": replicas})
         return result
 
@@ -365,7 +416,7 @@ class Trainer:
             state["stopped"] = outcome
         if outcome == "interrupted" or ended or state["step"] % c.checkpoint_every == 0:
             path = checkpoints.save(accelerator, ckpt_root, state["step"], state, c.keep_checkpoints,
-                                    files={checkpoints.BEST_FILE: run_dir / "best" / "adapter.safetensors"})
+                                    files={checkpoints.BEST_FILE: run_dir / weights.BEST_ADAPTER})
             self.emit({"type": "checkpoint", "stage": stage, "step": state["step"], "path": str(path)})
         if outcome == "interrupted":
             self.emit({"type": "stopped", "stage": stage, "step": state["step"], "checkpoint": str(path)})
@@ -388,113 +439,67 @@ class Trainer:
             if improved:
                 state["best"] = {"step": state["step"], **summary}
                 state["evals_since_best"] = 0
-                self._save_trainable(model, stage, run_dir / "best")
+                if c.method == "lora":  # a best copy of all 14B weights would cost more than it gives
+                    weights.save_best(accelerator, self._trained_module(model), stage, run_dir)
             else:
                 state["evals_since_best"] += 1
             state["history"].append({"step": state["step"], **summary})
-            self.emit({"type": "validation", "stage": stage, "step": state["step"], **scores, "video": str(video),
+            self.emit({"type": "validation", "stage": stage, "expert": self.unit.expert if self.unit else SINGLE,
+                       "step": state["step"], **scores, "video": str(video),
                        "best": improved, "best_step": state["best"]["step"]})
         flags = torch.tensor([float(state["evals_since_best"] >= c.patience)], device=accelerator.device)
         return bool(accelerator.reduce(flags, reduction="sum").item() > 0)
 
     # -- saving --------------------------------------------------------------------------------------------
 
-    def _trainable_state(self, model: LoadedModel, stage: str) -> dict[str, torch.Tensor]:
-        from peft import get_peft_model_state_dict
+    def _trained_module(self, model: LoadedModel) -> torch.nn.Module:
+        """The expert the current unit trains."""
+        return experts.expert_module(model.pipe, self.unit.expert if self.unit is not None else SINGLE)
 
-        transformer = self.accelerator.unwrap_model(model.pipe.transformer)
-        state = get_peft_model_state_dict(transformer, adapter_name=stage)
-        return {k: v.detach().float().cpu().clone() for k, v in state.items()}
-
-    def _save_trainable(self, model: LoadedModel, stage: str, folder: Path) -> None:
-        from safetensors.torch import save_file
-
-        if self.config.method == "full":
-            return  # keeping a best copy of all 14B weights costs more than it gives; the last weights are saved
-        folder.mkdir(parents=True, exist_ok=True)
-        with atomic.atomic_path(folder / "adapter.safetensors") as tmp:
-            save_file(self._trainable_state(model, stage), str(tmp))
-
-    def _restore_best(self, model: LoadedModel, stage: str, run_dir: Path) -> None:
-        from peft import set_peft_model_state_dict
-        from safetensors.torch import load_file
-
-        best = run_dir / "best" / "adapter.safetensors"
-        if self.config.method == "lora" and best.is_file():
-            transformer = self.accelerator.unwrap_model(model.pipe.transformer)
-            set_peft_model_state_dict(transformer, load_file(str(best)), adapter_name=stage)
-
-    def _finish(self, model: LoadedModel, prepared: Any, transformer_class: type, stage: str, name: str,
-                state: dict[str, Any], run_dir: Path, dataset: Dataset) -> str:
+    def _finish(self, model: LoadedModel, prepared: Any, transformer_class: type, unit: Unit,
+                state: dict[str, Any], run_dir: Path, dataset: Dataset,
+                timesteps: tuple[float, float] | None = None) -> str:
         """Put the best weights back and publish them: into the library, or as a transformer folder."""
-        c, accelerator = self.config, self.accelerator
-        self._restore_best(model, stage, run_dir)
+        c, accelerator, stage, name = self.config, self.accelerator, unit.stage, unit.name
+        if c.method == "lora":
+            weights.restore_best(accelerator, self._trained_module(model), stage, run_dir)
         accelerator.wait_for_everyone()
         extra = {"hyperparameters": {k: v for k, v in c.to_dict().items() if k not in ("extra",)},
                  "best_step": _best_step(state), "validation": _best_scores(state), "steps_done": state["step"],
                  "validation_history": state["history"], "frozen_style": state.get("frozen_style")}
+        if unit.expert != SINGLE:
+            extra.update(timesteps=range_for_log(timesteps), boundary_ratio=model.pipe.config.boundary_ratio)
         if c.method == "full":
             # Every process takes part in gathering the weights (under FSDP each holds a shard); rank 0 writes.
-            weights = accelerator.get_state_dict(prepared)
+            full = accelerator.get_state_dict(prepared)
             folder = Path(c.models_dir) / name
             if accelerator.is_main_process:
                 tmp = folder.with_name(f".{name}.tmp")
                 shutil.rmtree(tmp, ignore_errors=True)
-                save_transformer(transformer_class, model.pipe.transformer.config, weights, tmp)
+                weights.save_transformer(transformer_class, model.pipe.transformer.config, full, tmp)
                 atomic.write_json(tmp / "cinescene.json",
                                   {"base_model": c.model, "trained_on": dataset.summary(), **extra})
                 atomic.replace_dir(tmp, folder)
             accelerator.wait_for_everyone()
             return str(folder)
         if not accelerator.is_main_process:
-            return name
-        transformer = accelerator.unwrap_model(model.pipe.transformer)
-        canonical = lora_formats.from_peft(self._trainable_state(model, stage), c.rank, c.alpha)
-        if c.resume and self._published_already(name, stage, canonical):
-            return name  # killed after publishing, before marking the stage finished
-        info = self.library.add(canonical, stage, name=name, base_model=c.model, transformer=transformer,
-                                overwrite=True, alpha=c.alpha, trained_on=dataset.summary(), extra=extra,
-                                description=c.description or f"trained by cinescene on {Path(c.data).name}")
+            return unit.adapter
+        transformer = accelerator.unwrap_model(self._trained_module(model))
+        state_dict = weights.trainable_state(accelerator, self._trained_module(model), stage)
+        canonical = lora_formats.from_peft(state_dict, c.rank, c.alpha)
+        if c.resume and publish.published_already(self.library, name, unit.expert, stage, canonical):
+            return unit.adapter  # killed after publishing, before marking the stage finished
+        info = publish.publish_lora(self.library, canonical, stage=stage, name=name, expert=unit.expert,
+                                    transformer=transformer, base_model=c.model, alpha=c.alpha,
+                                    trained_on=dataset.summary(), extra=extra,
+                                    description=c.description or f"trained by cinescene on {Path(c.data).name}")
         return info.name
-
-    def _published_already(self, name: str, stage: str, canonical: dict[str, torch.Tensor]) -> bool:
-        from safetensors.torch import load_file
-
-        info = self.library.find(name)
-        if info is None or info.kind != stage:
-            return False
-        stored = load_file(str(info.path))
-        return stored.keys() == canonical.keys() and all(torch.equal(stored[k], canonical[k]) for k in stored)
 
     def _register_hooks(self, stage: str) -> None:
         self._stage = stage  # read by the hooks at call time, so one registration serves every stage
         if self.config.method == "lora" and not getattr(self, "_hooked", False):
             checkpoints.keep_only_lora(self.accelerator, lambda: self._stage)
             self._hooked = True
-
-
-def save_transformer(cls: type, config: Any, weights: dict[str, torch.Tensor], folder: Path) -> None:
-    """Write a full state dict (gathered from every process) as a diffusers transformer folder.
-
-    The weights go into an empty shell of the model by reference (``assign``), so rank 0 holds them once,
-    and diffusers' own ``save_pretrained`` shards and indexes them as ``from_pretrained`` expects.
-    """
-    from accelerate import init_empty_weights
-
-    with init_empty_weights():
-        shell = cls.from_config(config)
-    shell.load_state_dict(weights, strict=True, assign=True)
-    shell.save_pretrained(folder)
-
-
-def _stage_seed(seed: int, stage: str) -> int:
-    """A seed for one stage's draws (LoRA init, batch order), independent of any other stage."""
-    return int.from_bytes(hashlib.sha256(f"{seed}:{stage}".encode()).digest()[:4], "big")  # numpy takes 32 bits
-
-
-def _step_seed(seed: int, stage: str, process: int, micro_step: int) -> int:
-    """The noise and timestep seed of one micro-step: a function of where the run is, never of its history."""
-    return (_stage_seed(seed, stage) * 1_000_003 + process * 7919 + micro_step) % 2**63
 
 
 def _best_step(state: dict[str, Any]) -> int | None:

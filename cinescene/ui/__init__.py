@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..settings import TINY, TOY
+from ..settings import TINY_MODELS, TOY
 from .adapters_tab import adapters_tab
 from .common import GPU_QUEUE, AppContext, progress_callback
 from .compare_tab import compare_tab
@@ -34,7 +34,7 @@ def model_banner(model: str, auto_chosen: bool) -> str | None:
                 "and the demo adapters `toy-teal-orange` (a look) and `toy-pan-right` (a move) show what "
                 "fine-tuning does. "
                 + _REAL)
-    if model == TINY:
+    if model in TINY_MODELS:
         return (f"**{why} on the tiny offline model: its pictures are random noise.** It is here so you can try "
                 "every control, adapter and metric without weights. " + _REAL)
     return None

@@ -156,3 +156,35 @@ def test_cache_keys_are_the_same_in_every_process():
                            capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
             for seed in ("1", "2")}
     assert len(seen) == 1, seen
+
+
+def test_wan22_entries_carry_their_own_conditioning(tmp_path):
+    """A14B: the mask + first-frame channels and no CLIP embedding; TI2V: first-frame latents and their mask."""
+    from cinescene.settings import TINY_TI2V, TINY_WAN22
+
+    root = make_dataset(tmp_path / "d", clips=1, stills=1, frames=12)
+    ds = dataset.scan(root, stage="both", window=9, val_fraction=0)
+    for name in (TINY_WAN22, TINY_TI2V):
+        model = loading.load_model(ModelSpec(model=name))
+        multiple = model.size_multiple
+        motion = latent_cache.samples_for(ds.train, "motion", window=9, fps=16, style_frames_per_clip=1, area=AREA,
+                                          multiple=multiple)
+        style = latent_cache.samples_for(ds.train, "style", window=9, fps=16, style_frames_per_clip=1, area=AREA,
+                                         style_condition="blank", multiple=multiple)
+        assert all(s.height % multiple == 0 and s.width % multiple == 0 for s in motion + style)
+        cache = latent_cache.LatentCache(tmp_path / name, latent_cache.component_id(model.pipe, name), 16)
+        cache.build(model.pipe, motion + style)
+        clip, frame = cache.load(motion[0]), cache.load(style[0])
+        assert "image_embeds" not in clip  # Wan2.2 has no image encoder
+        s = model.pipe.vae_scale_factor_spatial
+        h, w = motion[0].height // s, motion[0].width // s
+        if name == TINY_WAN22:
+            assert clip["condition"].shape == (20, 3, h, w) and "first_frame_mask" not in clip
+            continue
+        assert clip["latents"].shape == (48, 3, h, w) and clip["condition"].shape == (48, 1, h, w)
+        assert torch.all(clip["first_frame_mask"][:, 0] == 0) and torch.all(clip["first_frame_mask"][:, 1:] == 1)
+        # The first frame written in is the clip's own first latent frame (the VAE is causal in time).
+        assert torch.allclose(clip["condition"][:, 0], clip["latents"][:, 0], atol=1e-4)
+        assert torch.all(frame["first_frame_mask"] == 1) and torch.all(frame["condition"] == 0)  # blank: no frame
+        batch = next(iter(torch.utils.data.DataLoader(latent_cache.CachedSamples(cache, motion[:1]), batch_size=1)))
+        assert set(batch) == {"latents", "condition", "prompt_embeds", "first_frame_mask"}

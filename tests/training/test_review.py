@@ -86,3 +86,12 @@ def test_review_of_something_that_is_not_a_run(tmp_path, capsys):
     assert main(["review", str(tmp_path), "--model", "tiny", "--set", str(tmp_path / "set.jsonl"),
                  "--out", str(tmp_path / "out")]) == 2
     assert "is not a training run" in capsys.readouterr().err
+
+
+def test_a_two_expert_run_is_refused_by_name(tmp_path):
+    run_dir = tmp_path / "runs" / "pair"
+    run_dir.mkdir(parents=True)
+    config = train_config.build(model="tiny-wan22", data="x", name="pair").to_dict()
+    (run_dir / "log.jsonl").write_text(json.dumps({"type": "start", "config": config}) + "\n")
+    with pytest.raises(InputError, match="two experts apart"):
+        review.list_checkpoints(run_dir)
