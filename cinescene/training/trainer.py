@@ -189,6 +189,10 @@ class Trainer:
             if outcome.stopped == "interrupted":
                 break
             published[unit.expert][unit.stage] = outcome.output
+            if len(model.family.experts) == 2 and accelerator.is_main_process and all(
+                    unit.stage in published[e] for e in model.family.experts):
+                publish.publish_pair(self.library, stage=unit.stage, name=unit.name,
+                                     experts=experts.experts(model.pipe), base_model=c.model)
         self.emit({"type": "done" if result.stages and result.stages[-1].stopped != "interrupted" else "stopped",
                    "adapter": result.stages[-1].output if result.stages else None,
                    "stages": [dataclasses.asdict(s) for s in result.stages]})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -100,6 +101,18 @@ def test_a_two_stage_run_publishes_one_adapter_per_expert(tmp_path, dataset, sti
     tuned.pipe.load_lora_weights(str(library.get("t-style.low_noise").path), load_into_transformer_2=True)
     both = sampler.sample(tuned, image, shot).frames
     assert not np.array_equal(base, high_only) and not np.array_equal(high_only, both)
+    # Each stage is also the pair NAME, which a slot takes: sampled through the style slot, it is what diffusers
+    # gives with the two files loaded on their experts.
+    pair = library.get("t-style", kind="style")
+    assert pair.is_pair and pair.placement == "both" and pair.extra["halves"] == {
+        "high_noise": "t-style.high_noise", "low_noise": "t-style.low_noise"}
+    assert {e: part["sha256"] for e, part in pair.parts.items()} == {
+        e: library.get(f"t-style.{e}").sha256 for e in ("high_noise", "low_noise")}
+    assert library.get("t-motion", kind="motion").is_pair
+    slotted = sampler.sample(loading.load_model(ModelSpec(model=TINY_WAN22)), image,
+                             dataclasses.replace(shot, adapters=(AdapterChoice("style", "t-style"),)),
+                             library=library).frames
+    assert np.abs(slotted.astype(int) - both.astype(int)).max() <= 1
 
 
 def test_one_expert_can_be_trained_alone(tmp_path, dataset):
