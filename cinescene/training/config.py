@@ -85,6 +85,8 @@ class TrainConfig:
                                  "network weights needed)", choices=VAL_SCORES)
     min_delta: float = _f(0.001, "smallest gain in the validation score (--val-score) that counts")
     early_stopping: bool = _f(True, "stop when validation stops improving, keeping the best weights")
+    keep_best: bool = _f(True, "publish the best validated LoRA weights; --no-keep-best publishes the last ones, as "
+                               "full fine-tuning always does (what a study compares)")
     metric_weights: str | None = _f(None, "validation metric weights (default: random on tiny)",
                                     choices=METRIC_WEIGHTS)
     # Checkpoints and outputs.

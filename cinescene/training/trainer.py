@@ -420,7 +420,7 @@ class Trainer:
         from safetensors.torch import load_file
 
         best = run_dir / "best" / "adapter.safetensors"
-        if self.config.method == "lora" and best.is_file():
+        if self.config.method == "lora" and self.config.keep_best and best.is_file():
             transformer = self.accelerator.unwrap_model(model.pipe.transformer)
             set_peft_model_state_dict(transformer, load_file(str(best)), adapter_name=stage)
 
@@ -432,7 +432,9 @@ class Trainer:
         accelerator.wait_for_everyone()
         extra = {"hyperparameters": {k: v for k, v in c.to_dict().items() if k not in ("extra",)},
                  "best_step": _best_step(state), "validation": _best_scores(state), "steps_done": state["step"],
-                 "validation_history": state["history"], "frozen_style": state.get("frozen_style")}
+                 "validation_history": state["history"], "frozen_style": state.get("frozen_style"),
+                 # Which weights were published: the best validated ones, or the last (the study's matched arms).
+                 "weights": "best" if c.method == "lora" and c.keep_best and state.get("best") else "last"}
         if c.method == "full":
             # Every process takes part in gathering the weights (under FSDP each holds a shard); rank 0 writes.
             weights = accelerator.get_state_dict(prepared)
