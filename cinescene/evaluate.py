@@ -37,6 +37,10 @@ METRICS = ("clip_text", "clip_image", "clip_consistency", "lpips_temporal", "fli
 NETWORK = {"clip_text": "clip", "clip_image": "clip", "clip_consistency": "clip", "lpips_temporal": "lpips",
            "lpips_reference": "lpips", "flicker": None, "look_distance": None, "camera_dx": None, "camera_dy": None,
            "camera_zoom": None}
+# Which way each metric is better (None: neither; the camera's motion is compared with the move asked for).
+BETTER = {"clip_text": "higher", "clip_image": "higher", "clip_consistency": "higher", "lpips_temporal": "lower",
+          "flicker": "higher", "lpips_reference": "lower", "look_distance": "lower", "camera_dx": None,
+          "camera_dy": None, "camera_zoom": None, "FVD": "lower", "FID": "lower"}
 MAX_ITEMS = 10_000
 
 

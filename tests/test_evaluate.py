@@ -101,6 +101,10 @@ def test_eval_base_lora_and_full_finetune(eval_set, tmp_path, metric_nets, i3d_s
     features = result.features
     assert set(features.fvd[16]) == {"reference", "base", "lora", "full"} and features.fvd[16]["lora"].shape == (2, 400)
     assert frechet.frechet_distance(features.fvd[16]["lora"], features.fvd[16]["reference"]) == fvd16["value"]
+    from cinescene import fvd
+
+    clips = [media.read_video(eval_set / f"ref{i}.mp4").frames for i in range(2)]
+    assert np.array_equal(features.fvd[16]["reference"], fvd.features(fvd.load_i3d(i3d_standin), clips, 16))
     assert [f.shape for f in features.fid["full"]] == [(17, 2048)] * 2 and features.fid_frames == 17
     assert result.summary["distance_notes"] == [
         "FVD_128, FID_128 skipped: the generated videos have 17 frames, 128 needed (--frames 129 or more)"]

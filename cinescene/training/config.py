@@ -112,6 +112,12 @@ class TrainConfig:
 
 def load_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Settings from a TOML or YAML file (a [train] table or the top level)."""
+    data = read_file(path)
+    return data.get("train", data)
+
+
+def read_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The whole table of a TOML or YAML settings file, or a one-line error naming what is wrong with it."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"config file not found: {path}")
@@ -128,7 +134,7 @@ def load_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise InputError(f"config file {path.name} does not parse: {err}") from err
     if not isinstance(data, dict):
         raise InputError(f"config file {path.name} must hold a table of settings")
-    return data.get("train", data)
+    return data
 
 
 def build(file_values: dict[str, Any] | None = None, **overrides: Any) -> TrainConfig:
