@@ -25,7 +25,9 @@ def small_report():
             "look_distance": entry("lower", True, {"base": (518.7, [480.1, 560.2]), "lora": (356.14, [330.0, 380.0])},
                                    {"lora - base": (-162.56, [-190.2, -130.9])}),
             "clip_text": entry("higher", False, {"base": (0.2, [0.1, 0.3]), "lora": (0.25, [None, None])},
-                               {"lora - base": (0.05, [0.01, 0.09])})},
+                               {"lora - base": (0.05, [0.01, 0.09])}),
+            "camera_dx": entry(None, True, {"base": (0.0123, [-0.01, 0.03]), "lora": (7.4979, [-114.43, 123.35])},
+                               {"lora - base": (7.4856, [-114.44, 123.32])})},
         "not_computed": ["FVD_16 not computed: FVD needs the I3D file i3d_torchscript.pt"],
         "uncalibrated": ["clip_text"], "cost": {"lora": cost},
         "training": {"matched": {"model": "toy", "data": "d", "stage": "motion", "steps": 600, "seed": 0,
@@ -45,6 +47,8 @@ def test_the_tables_and_what_was_left_out():
     assert "| look_distance | lower | 518.7 [480.1, 560.2] | 356.1 [330.0, 380.0] |" in text
     assert "| clip_text (uncalibrated) | higher | 0.2000 [0.1000, 0.3000] | 0.2500 |" in text  # no interval
     assert "| look_distance | -162.6 [-190.2, -130.9] |" in text
+    # A cell is written at the precision of its largest number: a small mean with a wide interval.
+    assert "| camera_dx | - | 0.0123 [-0.0100, 0.0300] | 7.5 [-114.4, 123.3] |" in text
     assert "| lora | 49,152 | 600 | 48.0 | 130.5 | 1,794 | 0.19 | 0.81 |" in text
     assert "- FVD_16 not computed: FVD needs the I3D file i3d_torchscript.pt." in text
     assert "- Uncalibrated (random network weights): clip_text." in text
