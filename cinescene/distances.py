@@ -92,31 +92,66 @@ def plan_distances(requested: tuple[str, ...] | None, frames: int, reference_len
     return DistancePlan(tuple(n for n in candidates if n not in reasons), min(frames, shortest), notes)
 
 
-def compute_distances(plan: DistancePlan, generated: dict[str, list[np.ndarray]], reference: list[np.ndarray],
-                      i3d: Any, inception: Any, device: Any = None) -> dict[str, dict[str, dict[str, object]]]:
-    """Every planned distance of every variant's videos against the reference clips, by variant and name.
+@dataclass
+class DistanceFeatures:
+    """The detector features distances are computed from, kept so a caller can resample them (a bootstrap).
+
+    ``fvd[clip][label]`` is (videos, 400) I3D features of each video's first ``clip`` frames; ``fid[label]`` is
+    one (frames, 2048) Inception array per video, over the first ``fid_frames`` frames. The reference clips are
+    under ``REFERENCE``. Row i of every label is the same item.
+    """
+
+    fvd: dict[int, dict[str, np.ndarray]]
+    fid: dict[str, list[np.ndarray]]
+    fid_frames: int
+
+
+REFERENCE = "reference"  # the label of the reference clips' features
+
+
+def distance_features(plan: DistancePlan, generated: dict[str, list[np.ndarray]], reference: list[np.ndarray],
+                      i3d: Any, inception: Any, device: Any = None) -> DistanceFeatures:
+    """Every planned detector feature of every variant's videos and of the reference clips.
 
     Reference features are computed once and shared by the variants; FID_128 and FID_all share one pass of
     Inception over each video.
     """
-    out: dict[str, dict[str, dict[str, object]]] = {label: {} for label in generated}
+    if REFERENCE in generated:
+        raise ValueError(f"{REFERENCE!r} is the reference clips' label, not a variant's")
+    fvd_feats: dict[int, dict[str, np.ndarray]] = {}
     for clip in plan.fvd_clips:
         for videos in generated.values():
             frechet.check_sets(videos, reference, clip, f"FVD_{clip}")
-        ref = fvd.features(i3d, reference, clip, device)
-        for label, videos in generated.items():
-            out[label][f"FVD_{clip}"] = fvd.fvd_from_features(fvd.features(i3d, videos, clip, device), ref,
-                                                              clip).to_dict()
-    if plan.fid_clips:
-        longest = max(plan.fid_clips)
+        fvd_feats[clip] = {REFERENCE: fvd.features(i3d, reference, clip, device),
+                           **{label: fvd.features(i3d, videos, clip, device) for label, videos in generated.items()}}
+    fid_feats: dict[str, list[np.ndarray]] = {}
+    longest = max(plan.fid_clips, default=0)
+    if longest:
         for videos in generated.values():
             frechet.check_sets(videos, reference, longest, f"FID_{longest}")
-        ref_frames = fid.video_features(inception, reference, longest, device)
-        for label, videos in generated.items():
-            gen_frames = fid.video_features(inception, videos, longest, device)
-            for clip in plan.fid_clips:
-                out[label][f"FID_{clip}"] = fid.fid_from_features(gen_frames, ref_frames, clip).to_dict()
+        fid_feats = {label: fid.video_features(inception, videos, longest, device)
+                     for label, videos in {REFERENCE: reference, **generated}.items()}
+    return DistanceFeatures(fvd_feats, fid_feats, longest)
+
+
+def distances_from_features(plan: DistancePlan, features: DistanceFeatures) -> dict[str, dict[str, dict[str, object]]]:
+    """Every planned distance of every variant against the reference clips, by variant and name."""
+    labels = [label for label in (features.fid or next(iter(features.fvd.values()), {})) if label != REFERENCE]
+    out: dict[str, dict[str, dict[str, object]]] = {label: {} for label in labels}
+    for clip, by_label in features.fvd.items():
+        for label in labels:
+            out[label][f"FVD_{clip}"] = fvd.fvd_from_features(by_label[label], by_label[REFERENCE], clip).to_dict()
+    for clip in plan.fid_clips:
+        for label in labels:
+            out[label][f"FID_{clip}"] = fid.fid_from_features(features.fid[label], features.fid[REFERENCE],
+                                                              clip).to_dict()
     return out
+
+
+def compute_distances(plan: DistancePlan, generated: dict[str, list[np.ndarray]], reference: list[np.ndarray],
+                      i3d: Any, inception: Any, device: Any = None) -> dict[str, dict[str, dict[str, object]]]:
+    """Every planned distance of every variant's videos against the reference clips, by variant and name."""
+    return distances_from_features(plan, distance_features(plan, generated, reference, i3d, inception, device))
 
 
 def load_detectors(plan: DistancePlan, i3d_path: str | None = None, inception_path: str | None = None,

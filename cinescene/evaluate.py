@@ -26,7 +26,7 @@ import numpy as np
 
 from . import atomic, loading, media, metrics, outputs, progress, sampler
 from .adapters import AdapterLibrary
-from .distances import compute_distances, load_detectors, plan_distances
+from .distances import DistanceFeatures, distance_features, distances_from_features, load_detectors, plan_distances
 from .errors import InputError
 from .record import build_record
 from .settings import AdapterChoice, ModelSpec, SampleSettings
@@ -37,6 +37,10 @@ METRICS = ("clip_text", "clip_image", "clip_consistency", "lpips_temporal", "fli
 NETWORK = {"clip_text": "clip", "clip_image": "clip", "clip_consistency": "clip", "lpips_temporal": "lpips",
            "lpips_reference": "lpips", "flicker": None, "look_distance": None, "camera_dx": None, "camera_dy": None,
            "camera_zoom": None}
+# Which way each metric is better (None: neither; the camera's motion is compared with the move asked for).
+BETTER = {"clip_text": "higher", "clip_image": "higher", "clip_consistency": "higher", "lpips_temporal": "lower",
+          "flicker": "higher", "lpips_reference": "lower", "look_distance": "lower", "camera_dx": None,
+          "camera_dy": None, "camera_zoom": None, "FVD": "lower", "FID": "lower"}
 MAX_ITEMS = 10_000
 
 
@@ -137,6 +141,8 @@ class EvalResult:
     rows: list[dict[str, Any]]
     summary: dict[str, Any]
     paths: dict[str, Path] = field(default_factory=dict)
+    # The FVD / FID detector features (None without distances); row i of each is the i-th item with a reference.
+    features: DistanceFeatures | None = None
 
 
 def run(
@@ -197,15 +203,16 @@ def run(
 
     summary = summarize(rows, all_variants, networks)
     summary["distance_notes"] = list(plan.notes)
+    features = None
     if plan.names:
         # Paired with the references: each variant's videos of the items that have a reference clip.
         generated = {label: [own[i] for i in sorted(references)] for label, own in videos.items()}
-        found = compute_distances(plan, generated, [references[i] for i in sorted(references)], i3d, inception,
-                                  networks.device)
-        for label, entry in found.items():
+        features = distance_features(plan, generated, [references[i] for i in sorted(references)], i3d, inception,
+                                     networks.device)
+        for label, entry in distances_from_features(plan, features).items():
             summary["variants"][label]["distances"] = entry
     paths = _write(out_dir, rows, summary, spec, template)
-    return EvalResult(rows, summary, paths)
+    return EvalResult(rows, summary, paths, features)
 
 
 def _variant_spec(spec: ModelSpec, variant: Variant) -> ModelSpec:

@@ -97,6 +97,15 @@ def test_eval_base_lora_and_full_finetune(eval_set, tmp_path, metric_nets, i3d_s
     assert (fvd16["name"], fvd16["clip_frames"], fvd16["videos"], fvd16["reference_videos"]) == ("FVD_16", 16, 2, 2)
     assert list(summary["full"]["distances"]) == ["FVD_16", "FID_17"]
     assert summary["full"]["distances"]["FID_17"]["samples"] == 34
+    # The features the distances came from, kept for resampling (a study's bootstrap): row i is the same item.
+    features = result.features
+    assert set(features.fvd[16]) == {"reference", "base", "lora", "full"} and features.fvd[16]["lora"].shape == (2, 400)
+    assert frechet.frechet_distance(features.fvd[16]["lora"], features.fvd[16]["reference"]) == fvd16["value"]
+    from cinescene import fvd
+
+    clips = [media.read_video(eval_set / f"ref{i}.mp4").frames for i in range(2)]
+    assert np.array_equal(features.fvd[16]["reference"], fvd.features(fvd.load_i3d(i3d_standin), clips, 16))
+    assert [f.shape for f in features.fid["full"]] == [(17, 2048)] * 2 and features.fid_frames == 17
     assert result.summary["distance_notes"] == [
         "FVD_128, FID_128 skipped: the generated videos have 17 frames, 128 needed (--frames 129 or more)"]
     assert summary["base"]["metrics"]["flicker"]["n"] == 3

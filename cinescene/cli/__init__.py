@@ -1,7 +1,7 @@
 """``python -m cinescene``: the command line over the same core functions the app uses.
 
 One module per command group (``sample``, ``adapters``, ``evaluate``, ``review_ab``,
-``sweep``, ``train``, ``review``, ``toy``); what they share (flags derived from the settings
+``sweep``, ``train``, ``review``, ``study``, ``toy``); what they share (flags derived from the settings
 dataclasses, progress bars) is in ``common``.
 """
 
@@ -13,11 +13,11 @@ from collections.abc import Sequence
 
 from ..environment import quiet_libraries
 from ..errors import CinesceneError
-from . import adapters, evaluate, review, review_ab, sample, sweep, toy, train
+from . import adapters, evaluate, review, review_ab, sample, study, sweep, toy, train
 from .common import Parser
 
 # Each adds its subcommands with add_parsers(sub).
-GROUPS = (sample, adapters, evaluate, review_ab, sweep, train, review, toy)
+GROUPS = (sample, adapters, evaluate, review_ab, sweep, train, review, study, toy)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet_libraries()
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # the command as typed, for records that cite it
     try:
         return int(args.func(args))
     except CinesceneError as err:

@@ -90,6 +90,8 @@ class TrainConfig:
                                  "network weights needed)", choices=VAL_SCORES)
     min_delta: float = _f(0.001, "smallest gain in the validation score (--val-score) that counts")
     early_stopping: bool = _f(True, "stop when validation stops improving, keeping the best weights")
+    keep_best: bool = _f(True, "publish the best validated LoRA weights; --no-keep-best publishes the last ones, as "
+                               "full fine-tuning always does (what a study compares)")
     metric_weights: str | None = _f(None, "validation metric weights (default: random on tiny)",
                                     choices=METRIC_WEIGHTS)
     # Checkpoints and outputs.
@@ -115,6 +117,12 @@ class TrainConfig:
 
 def load_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Settings from a TOML or YAML file (a [train] table or the top level)."""
+    data = read_file(path)
+    return data.get("train", data)
+
+
+def read_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The whole table of a TOML or YAML settings file, or a one-line error naming what is wrong with it."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"config file not found: {path}")
@@ -131,7 +139,7 @@ def load_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise InputError(f"config file {path.name} does not parse: {err}") from err
     if not isinstance(data, dict):
         raise InputError(f"config file {path.name} must hold a table of settings")
-    return data.get("train", data)
+    return data
 
 
 def build(file_values: dict[str, Any] | None = None, **overrides: Any) -> TrainConfig:

@@ -465,12 +465,14 @@ class Trainer:
                 timesteps: tuple[float, float] | None = None) -> str:
         """Put the best weights back and publish them: into the library, or as a transformer folder."""
         c, accelerator, stage, name = self.config, self.accelerator, unit.stage, unit.name
-        if c.method == "lora":
+        if c.method == "lora" and c.keep_best:
             weights.restore_best(accelerator, self._trained_module(model), stage, run_dir)
         accelerator.wait_for_everyone()
         extra = {"hyperparameters": {k: v for k, v in c.to_dict().items() if k not in ("extra",)},
                  "best_step": _best_step(state), "validation": _best_scores(state), "steps_done": state["step"],
-                 "validation_history": state["history"], "frozen_style": state.get("frozen_style")}
+                 "validation_history": state["history"], "frozen_style": state.get("frozen_style"),
+                 # Which weights were published: the best validated ones, or the last (the study's matched arms).
+                 "weights": "best" if c.method == "lora" and c.keep_best and state.get("best") else "last"}
         if unit.expert != SINGLE:
             extra.update(timesteps=range_for_log(timesteps), boundary_ratio=model.pipe.config.boundary_ratio)
         if c.method == "full":

@@ -280,6 +280,36 @@ def test_val_score_look_makes_early_stopping_follow_the_look_distance(tmp_path, 
         assert (stage.stopped, stage.steps_done, stage.best_step) == ("finished", 4, 4)
 
 
+@pytest.mark.parametrize("keep_best", [True, False])
+def test_keep_best_decides_whether_the_best_or_the_last_weights_are_published(tmp_path, dataset, monkeypatch,
+                                                                            keep_best):
+    # Scripted scores: the first validation is the best, the later ones worse; early stopping off.
+    calls = []
+
+    def scripted(model, cache, sample, cfg, accelerator, video_path, seed):
+        calls.append(seed)
+        if video_path is not None:
+            video_path.write_bytes(b"")
+        return {"lpips": 0.1 * len(calls), "clip_text": 0.0, "look": 1.0, "camera": CAMERA,
+                "calibrated": False}, video_path
+
+    monkeypatch.setattr(held_out, "sample_and_score", scripted)
+    _, result = run(config(tmp_path, dataset, steps=3, val_every=1, val_items=1, val_seeds=1, learning_rate=5e-2,
+                           early_stopping=False, keep_best=keep_best, checkpoint_every=1, keep_checkpoints=3))
+    assert (result.stages[0].steps_done, result.stages[0].best_step) == (3, 1)
+    from safetensors.torch import load_file
+
+    from cinescene import lora_formats
+
+    published = load_file(str(tmp_path / "loras" / "style" / "t.safetensors"))
+    step = 1 if keep_best else 3
+    saved = load_file(str(tmp_path / "runs" / "t" / "checkpoints" / f"step_{step:07d}" / "adapter.safetensors"))
+    expected = lora_formats.from_peft(saved, 8, 16.0)
+    assert published.keys() == expected.keys() and all(torch.equal(published[k], expected[k]) for k in published)
+    sidecar = json.loads((tmp_path / "loras" / "style" / "t.json").read_text())
+    assert sidecar["extra"]["weights"] == ("best" if keep_best else "last")
+
+
 def test_val_score_is_checked():
     with pytest.raises(InputError, match="validation score must be one of lpips, look"):
         train_config.build(data="x", name="t", val_score="fvd")
