@@ -70,7 +70,13 @@ def scaled_configs(scale: float) -> dict[str, dict[str, Any]]:
 def write_config_folder(configs: dict[str, dict[str, Any]], folder: Path) -> str:
     """Configs only, in diffusers layout, so budget and architecture read the model under test like any folder."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "model_index.json").write_text(json.dumps({"_class_name": "WanImageToVideoPipeline"}))
+    # The parts a folder has are read from its model_index.json, as diffusers writes it: [library, class].
+    classes = {"transformer": ["diffusers", "WanTransformer3DModel"],
+               "transformer_2": ["diffusers", "WanTransformer3DModel"], "vae": ["diffusers", "AutoencoderKLWan"],
+               "text_encoder": ["transformers", "UMT5EncoderModel"],
+               "image_encoder": ["transformers", "CLIPVisionModel"]}
+    index = {"_class_name": "WanImageToVideoPipeline", **{part: classes[part] for part in configs}}
+    (folder / "model_index.json").write_text(json.dumps(index))
     for part, config in configs.items():
         (folder / part).mkdir(exist_ok=True)
         (folder / part / "config.json").write_text(json.dumps(config))

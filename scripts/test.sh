@@ -15,4 +15,4 @@ fi
 .venv/bin/ruff check --quiet cinescene app.py tests benchmarks scripts
 # Two workers, one torch thread each (tests/conftest.py): most tests are single-threaded Python around tiny
 # models, so on CI's two cores this halves the wall time that one two-thread process took.
-exec .venv/bin/python -m pytest -n 2 --dist loadfile "$@"
+exec .venv/bin/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder "$@"

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,6 +37,17 @@ def run_cli(argv: list[str]) -> int:
         return int(exit_.code or 0)
 
 
+def run_two_processes(arrays: Path, shot: list[str], out: Path) -> subprocess.CompletedProcess:
+    """The shot under torchrun on 2 gloo processes; each saves its float frames (and slots) into ``arrays``."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(free_port()), str(TESTS / "context_parallel_on_cpu.py"), str(arrays), *shot,
+           "--parallel", "ulysses", "--out", str(out)]
+    done = subprocess.run(cmd, cwd=ROOT, env=subprocess_env(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1"),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
 def test_ulysses_on_two_cpu_processes_equals_one_process(tiny_model, still, tmp_path):
     out, arrays = tmp_path / "out", tmp_path / "arrays"
     out.mkdir()
@@ -43,12 +55,7 @@ def test_ulysses_on_two_cpu_processes_equals_one_process(tiny_model, still, tmp_
     # --speed-slot: its LoRA wraps the output head, where diffusers gathers the sequence back (the order matters).
     shot = ["--model", "tiny", "--image", str(still), "--prompt", "a lighthouse at dusk", "--frames", "5",
             "--steps", "4", "--speed-slot", "--quiet"]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(free_port()), str(TESTS / "context_parallel_on_cpu.py"), str(arrays), *shot,
-           "--parallel", "ulysses", "--out", str(out / "shot.mp4")]
-    done = subprocess.run(cmd, cwd=ROOT, env=subprocess_env(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1"),
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = run_two_processes(arrays, shot, out / "shot.mp4")
 
     # The same shot in this one process, on the same tiny weights.
     args = cli.build_parser().parse_args(["sample", *shot, "--out", str(tmp_path / "single.mp4")])
@@ -82,12 +89,7 @@ def test_ulysses_splits_both_of_wan22s_experts_and_equals_one_process(still, tmp
     arrays.mkdir()
     shot = ["--model", "tiny-wan22", "--image", str(still), "--prompt", "a lighthouse at dusk", "--frames", "5",
             "--steps", "4", "--quiet"]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(free_port()), str(TESTS / "context_parallel_on_cpu.py"), str(arrays), *shot,
-           "--parallel", "ulysses", "--out", str(tmp_path / "shot.mp4")]
-    done = subprocess.run(cmd, cwd=ROOT, env=subprocess_env(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1"),
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_two_processes(arrays, shot, tmp_path / "shot.mp4")
     # Each process split the high-noise and the low-noise expert, not only the first.
     assert [(arrays / f"rank{rank}.split").read_text() for rank in (0, 1)] == ["high_noise low_noise"] * 2
     args = cli.build_parser().parse_args(["sample", *shot, "--out", str(tmp_path / "single.mp4")])

@@ -101,7 +101,9 @@ def family_of_pipeline(pipe: Any) -> Family:
              "expand_timesteps": pipe.config.expand_timesteps,
              "transformer_2": [None, "WanTransformer3DModel" if pipe.transformer_2 is not None else None],
              "image_encoder": [None, type(pipe.image_encoder).__name__ if pipe.image_encoder is not None else None]}
-    found = family_of(index, {"z_dim": pipe.vae.config.z_dim}, "the loaded pipeline")
+    # A pipeline may be built without its VAE (the adapter benchmarks time the transformer alone).
+    vae = {"z_dim": pipe.vae.config.z_dim} if getattr(pipe, "vae", None) is not None else {}
+    found = family_of(index, vae, "the loaded pipeline")
     return replace(found, image_encoder=pipe.image_encoder is not None)
 
 
