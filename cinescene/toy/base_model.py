@@ -59,7 +59,7 @@ from .recipe import (
     scene_for,
     setup_determinism,
 )
-from .vae_training import evaluate_vae, set_latent_statistics, train_vae
+from .vae_training import CALIBRATION_CLIPS, calibrate_colours, evaluate_vae, set_latent_statistics, train_vae
 
 
 def vocabulary() -> list[str]:
@@ -316,6 +316,9 @@ def train(folder: Path, schedule: Schedule = Schedule(), seed: int = 0, threads:
     report(f"parameters: {log['parameters']}")
     train_vae(pipe, schedule, seed, log, report)
     clock.lap("vae")
+    log["vae"]["before_calibration"] = evaluate_vae(pipe, seed, count=2 if schedule == QUICK else 10)
+    log["vae"]["calibration"] = calibrate_colours(pipe, seed, count=2 if schedule == QUICK else CALIBRATION_CLIPS)
+    clock.lap("calibration")
     log["vae"].update(evaluate_vae(pipe, seed, count=2 if schedule == QUICK else 10))
     set_latent_statistics(pipe, seed, count=2 if schedule == QUICK else 24)
     report(f"vae reconstruction: {log['vae']['psnr_db']} dB PSNR")
