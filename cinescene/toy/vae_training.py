@@ -154,11 +154,12 @@ def calibrate_colours(pipe: Any, seed: int, count: int = CALIBRATION_CLIPS) -> d
     """Fold a least-squares colour correction (a 3x3 matrix and an offset) into the decoder's output layer.
 
     After its training the decoder still casts every reconstruction (measured on the shipped VAE: green 5%
-    low, +9 to +10 a* on neutral and teal-orange clips alike), and a colour cast is most of what the look distance
-    measures. A cast that is a linear map of the three output channels is undone exactly by folding the
-    inverse map into the output convolution's weights and bias. The encoder is untouched, so the latents the
-    transformer learns on are the same. Fitted on round trips of fresh clips of every look and move, before
-    the output clamp (numpy's float64 ``lstsq``; no library fits a colour matrix into a layer).
+    low, +9 to +10 a* on neutral and teal-orange clips alike), and the look distance counts a cast as much as
+    a grade (it was 40% of the base's distance to the demo look, docs/toy.md). A cast that is a linear map of
+    the three output channels is undone exactly by folding the inverse map into the output convolution's
+    weights and bias. The encoder is untouched, so the latents the transformer learns on are the same. Fitted
+    on round trips of fresh clips of every look and move, before the output clamp (numpy's float64
+    ``lstsq``; no library fits a colour matrix into a layer).
     """
     conv = pipe.vae.decoder.conv_out
     outputs: list[torch.Tensor] = []
