@@ -44,10 +44,11 @@ TRAINING: dict[str, Any] = {
     # Toy activations are tiny: recomputing them costs more time than the memory is worth.
     "gradient_checkpointing": False,
 }
-# Measured on the toy model (docs/toy.md, 8 held-out stills): 16 frames from each clip (the product's default is 4)
-# with the demo's 32 stills let the style adapter learn the grade rather than the training scenes; 64 stills did
-# no better, and 1,200 motion steps moved the camera further (+1.13 against +0.96 px/frame) and the look too.
-STAGE_TRAINING: dict[str, dict[str, Any]] = {"style": {"steps": 600, "batch_size": 4, "style_frames_per_clip": 16},
+# Measured on the toy model (docs/toy.md): 16 frames from each clip (the product's default is 4) with the demo's
+# 32 stills let the style adapter learn the grade rather than the training scenes; 64 stills did no better. Its
+# steps were chosen on 8 other held-out stills (Evaluation(eval_seed=992), not the test's): past 150 it learns the
+# scenes and loses the grade on new ones (share of the look gap closed, 75 to 600 steps: 0.28 0.31 0.36 0.24 0.20).
+STAGE_TRAINING: dict[str, dict[str, Any]] = {"style": {"steps": 150, "batch_size": 4, "style_frames_per_clip": 16},
                                              "motion": {"steps": 600, "batch_size": 2}}
 
 
@@ -166,10 +167,18 @@ def measure(samples: dict[str, list[dict[str, Any]]], target_clips: list[np.ndar
     compares sets). Per sample, the distance to its own scene is kept beside it: a single sample's colours
     depend on what it smeared or invented, and its distance moves by more than the look does (per-sample
     means, 8 stills: paired standard error of the style effect 94 on a gap of 622).
+
+    ``look_to_base`` is the pooled distance to the base's samples of the same stills and seeds (what the
+    condition changes), and ``look_to_own_look`` to the same scenes in the stills' own look (neutral) with
+    the target move (what a motion adapter alone should give).
     """
     start = evaluation.look_from_frame
-    references = [footage.render_clip(s, evaluation.target_look, evaluation.target_move, evaluation.frames,
-                                      evaluation.height, evaluation.width)[start:] for s in evaluation.scenes()]
+
+    def renders(grade: str) -> list[np.ndarray]:
+        return [footage.render_clip(s, grade, evaluation.target_move, evaluation.frames, evaluation.height,
+                                    evaluation.width)[start:] for s in evaluation.scenes()]
+
+    references, own = renders(evaluation.target_look), renders("neutral")
     speed = float(np.mean([camera.measure(c).along(evaluation.target_move) for c in target_clips]))
     results: dict[str, Any] = {"target": {"look": evaluation.target_look, "move": evaluation.target_move,
                                           "footage_speed_px_per_frame": speed}}
@@ -187,12 +196,25 @@ def measure(samples: dict[str, list[dict[str, Any]]], target_clips: list[np.ndar
                                     np.concatenate([references[item["still"]] for item in items]))
         results[condition] = {
             "look_to_target": pooled["distance"],
+            "look_to_base": look.look_distance(_pool(items, start), _pool(samples["base"], start))["distance"],
+            "look_to_own_look": look.look_distance(_pool(items, start), np.concatenate(
+                [own[i["still"]] for i in sorted(items, key=_order)]))["distance"],
             "look_to_target_per_sample": float(np.mean([r["look_to_target"] for r in rows])),
             "along_target": float(np.mean([r["along_target"] for r in rows])),
             "along_target_spread": float(np.std([r["along_target"] for r in rows])),
             "samples": rows,
         }
     return results
+
+
+def _order(item: dict[str, Any]) -> tuple[int, int]:
+    return item["still"], item["seed"]
+
+
+def _pool(items: list[dict[str, Any]], start: int) -> np.ndarray:
+    # Ordered by still and seed: two pools then hold the same scenes in the same order, whatever order the
+    # samples were drawn in (the look distance takes an evenly strided subset of a large pool).
+    return np.concatenate([item["frames"][start:] for item in sorted(items, key=_order)])
 
 
 def checks(results: dict[str, Any], evaluation: Evaluation = Evaluation()) -> dict[str, dict[str, Any]]:
@@ -208,8 +230,14 @@ def checks(results: dict[str, Any], evaluation: Evaluation = Evaluation()) -> di
                                                "need_px": need_px},
         "style leaves the camera alone": {"shift_px": abs(style["along_target"] - base["along_target"]),
                                           "base_spread_px": spread},
-        "motion leaves the look alone": {"change": abs(motion["look_to_target"] - gap),
-                                         "limit": evaluation.motion_leak_fraction * abs(style_effect)},
+        # The look change is the distance between the two conditions' samples (same stills, same seeds), as the
+        # camera change is the difference of the two motions. Not the change of the distance to the target: the
+        # base's samples lose the still's colours as they smear, and a motion adapter that carries the still
+        # further into the shot changed that distance by 87 while its samples were nearer the still's own
+        # look than the base's (14 against 51, docs/toy.md). Both are in evidence.json.
+        "motion leaves the look alone": {"change": motion["look_to_base"],
+                                         "limit": evaluation.motion_leak_fraction * style["look_to_base"],
+                                         "change_in_distance_to_target": abs(motion["look_to_target"] - gap)},
         "both give the look": {"closed": (gap - both["look_to_target"]) / gap, "need": 0.5},
         "both give the move": {"shift_px": both["along_target"] - base["along_target"], "need_px": need_px},
     }

@@ -132,13 +132,19 @@ def train_vae(pipe: Any, schedule: Schedule, seed: int, log: dict[str, Any], rep
     log["vae"] = summary
 
 
+def held_out_clip(kind: int, index: int, seed: int) -> tuple[str, torch.Tensor]:
+    """Clip ``index`` of a held-out set: look and move cycle together, so a few clips cover every look and move."""
+    look, move = footage.LOOKS[index % len(footage.LOOKS)], footage.MOVES[index % len(footage.MOVES)]
+    clip = footage.render_clip(scene_for(kind, index, seed), look, move, CLIP_FRAMES, HEIGHT, WIDTH, seed=index)
+    return look, to_pixels(clip[None])
+
+
 @torch.no_grad()
 def evaluate_vae(pipe: Any, seed: int, count: int) -> dict[str, Any]:
     """PSNR of held-out 17-frame clips (every look) through encode + decode."""
     scores: dict[str, list[float]] = {}
     for i in range(count):
-        look, move = footage.LOOKS[i % len(footage.LOOKS)], footage.MOVES[i % len(footage.MOVES)]
-        x = to_pixels(footage.render_clip(scene_for(9, i, seed), look, move, CLIP_FRAMES, HEIGHT, WIDTH, seed=i)[None])
+        look, x = held_out_clip(9, i, seed)
         recon = pipe.vae.decode(pipe.vae.encode(x).latent_dist.mode()).sample
         mse = float(((recon.clamp(-1, 1) - x) ** 2).mean()) / 4.0  # on a [0, 1] scale
         scores.setdefault(look, []).append(10 * math.log10(1.0 / max(mse, 1e-10)))
@@ -167,9 +173,7 @@ def calibrate_colours(pipe: Any, seed: int, count: int = CALIBRATION_CLIPS) -> d
     decoded, targets = [], []
     try:
         for i in range(count):
-            look, move = footage.LOOKS[i % len(footage.LOOKS)], footage.MOVES[i % len(footage.MOVES)]
-            x = to_pixels(footage.render_clip(scene_for(10, i, seed), look, move, CLIP_FRAMES, HEIGHT, WIDTH,
-                                              seed=i)[None])
+            _, x = held_out_clip(10, i, seed)
             outputs.clear()
             pipe.vae.decode(pipe.vae.encode(x).latent_dist.mode())
             decoded.append(torch.cat(outputs, 2)[0].reshape(3, -1).T.double().numpy())

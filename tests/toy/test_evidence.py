@@ -1,0 +1,73 @@
+"""The learning test's measurements and checks, on rendered stand-ins for the four conditions (no model).
+
+Each condition's "samples" are the held-out scenes rendered the way an adapter that does (or does
+not) do its job would give them, so every check can be driven to pass and to fail on purpose.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cinescene.toy import evidence, footage
+
+EVALUATION = evidence.Evaluation(stills=2, seeds=(0, 1), frames=5)
+
+
+def rendered(look: str, move: str) -> list[dict]:
+    # "static" drifts a little with the seed (0.2 px/frame per seed), as a model's samples do: the base
+    # then has a spread across seeds for the camera check to compare with.
+    speed = {"static": lambda seed: 0.2 * seed, "pan-right": lambda seed: None}[move]
+    return [{"still": i, "seed": seed,
+             "frames": footage.render_clip(scene, look, "pan-right", EVALUATION.frames, EVALUATION.height,
+                                           EVALUATION.width, seed=seed, speed=speed(seed))}
+            for i, scene in enumerate(EVALUATION.scenes()) for seed in EVALUATION.seeds]
+
+
+@pytest.fixture(scope="module")
+def renders() -> dict[tuple[str, str], list[dict]]:
+    return {(look, move): rendered(look, move) for look in ("neutral", "teal-orange")
+            for move in ("static", "pan-right")}
+
+
+def verdict(renders, **conditions: tuple[str, str]) -> dict:
+    good = {"base": ("neutral", "static"), "style": ("teal-orange", "static"),
+            "motion": ("neutral", "pan-right"), "both": ("teal-orange", "pan-right")}
+    samples = {c: renders[conditions.get(c, good[c])] for c in evidence.CONDITIONS}
+    target = [item["frames"] for item in renders[("teal-orange", "pan-right")]]
+    results = evidence.measure(samples, target, EVALUATION)
+    return results, evidence.checks(results, EVALUATION)
+
+
+def test_adapters_that_do_their_jobs_pass_every_check(renders):
+    results, checks = verdict(renders)
+    assert all(c["pass"] for c in checks.values()), checks
+    assert checks["style closes half the look gap"]["closed"] > 0.9
+    assert checks["motion moves half the target speed"]["shift_px"] > 2.5
+    # Motion alone keeps the stills' own look; the style adapter is what moves it.
+    assert results["motion"]["look_to_own_look"] < 1.0 < results["style"]["look_to_own_look"]
+    assert results["base"]["look_to_base"] == 0.0
+
+
+def test_a_motion_adapter_that_also_grades_fails_the_look_check(renders):
+    _, checks = verdict(renders, motion=("teal-orange", "pan-right"))
+    assert not checks["motion leaves the look alone"]["pass"]
+    assert checks["motion moves half the target speed"]["pass"]
+
+
+def test_a_style_adapter_that_also_moves_fails_the_camera_check(renders):
+    _, checks = verdict(renders, style=("teal-orange", "pan-right"))
+    assert not checks["style leaves the camera alone"]["pass"]
+    assert checks["style closes half the look gap"]["pass"]
+
+
+def test_adapters_that_learnt_nothing_fail_the_learning_checks(renders):
+    _, checks = verdict(renders, style=("neutral", "static"), motion=("neutral", "static"),
+                        both=("neutral", "static"))
+    # Only "style leaves the camera alone" holds; with no style effect, no look change is a small share of it.
+    assert {name for name, check in checks.items() if check["pass"]} == {"style leaves the camera alone"}
+
+
+def test_the_look_pools_pair_the_same_scenes_whatever_the_sampling_order(renders):
+    samples = renders[("teal-orange", "static")]
+    assert np.array_equal(evidence._pool(samples, 1), evidence._pool(samples[::-1], 1))
