@@ -41,7 +41,7 @@ class Schedule:
     vae_lr: float = 1e-3
     clips: int = 240  # neutral 17-frame clips for the transformer, every move equally
     images: int = 320  # neutral single frames (blank conditioning)
-    steps: int = 3000
+    steps: int = 5000
     caption_dropout: float = 0.1  # share of captions trained as "" (the negative prompt), so guidance has a baseline
     clip_batch: int = 8
     image_batch: int = 16

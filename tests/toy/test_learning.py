@@ -6,7 +6,7 @@ content-only captions), trains the style adapter and then the motion adapter (st
 and learning rate), samples held-out neutral stills as base / style / motion / both with the same
 seeds and checks the seed's claim (``toy.evidence.checks``).
 
-Not passing yet: two checks of six pass (the xfail below says what is missing; docs/toy.md has the numbers). The control,
+Not passing yet: four checks of six pass (the xfail below says what is missing; docs/toy.md has the numbers). The control,
 ``CINESCENE_TEST_LEARNING_RATE=0 pytest tests/toy/test_learning.py``, runs the same test at
 learning rate 0.
 """
@@ -24,9 +24,9 @@ from cinescene.toy import evidence
 
 # Strict: the day the recipe passes, this turns into a failure that says to remove the mark.
 @pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="not yet: the style adapter closes 0.45 of the look gap (0.5 needed), the motion adapter "
-                   "moves the camera 0.95 of the 1.5 px/frame needed and alone takes the look away from the target "
-                   "(docs/toy.md, issue 13)")
+                   reason="not yet: the style adapter closes 0.43 of the look gap (0.5 needed), and beside it the "
+                   "motion adapter undoes most of it (both: 0.21); the motion checks pass (docs/toy.md, "
+                   "issue 13)")
 def test_fine_tuning_teaches_the_look_and_the_move_each_without_the_other(tmp_path, capsys):
     out = tmp_path / "evidence"
     learning_rate = os.environ.get("CINESCENE_TEST_LEARNING_RATE")
