@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import camera, look, progress
+from .. import camera, frechet, look, progress
 from ..progress import OnEvent
 from . import footage
 
@@ -182,7 +182,8 @@ def measure(samples: dict[str, list[dict[str, Any]]], target_clips: list[np.ndar
     speed = float(np.mean([camera.measure(c).along(evaluation.target_move) for c in target_clips]))
     results: dict[str, Any] = {"target": {"look": evaluation.target_look, "move": evaluation.target_move,
                                           "footage_speed_px_per_frame": speed}}
-    for condition, items in samples.items():
+    pools: dict[str, look.LabStats] = {}
+    for condition, items in sorted(samples.items(), key=lambda kv: kv[0] != "base"):  # the base's pool first
         rows = []
         for item in items:
             frames = item["frames"]
@@ -192,29 +193,25 @@ def measure(samples: dict[str, list[dict[str, Any]]], target_clips: list[np.ndar
                          "saturation": paired["saturation"], "contrast": paired["contrast"],
                          "dx": motion.dx, "dy": motion.dy, "zoom": motion.zoom,
                          "along_target": motion.along(evaluation.target_move), "label": motion.label})
-        pooled = look.look_distance(np.concatenate([item["frames"][start:] for item in items]),
-                                    np.concatenate([references[item["still"]] for item in items]))
+        # Ordered by still and seed: every pool below holds the same scenes in the same order, whatever order the
+        # samples were drawn in (a look distance takes an evenly strided subset of a large pool).
+        ordered = sorted(items, key=lambda item: (item["still"], item["seed"]))
+        pool = pools[condition] = look.lab_stats(np.concatenate([item["frames"][start:] for item in ordered]))
+
+        def distance(reference: np.ndarray | look.LabStats, pool: look.LabStats = pool) -> float:
+            other = reference if isinstance(reference, look.LabStats) else look.lab_stats(reference)
+            return frechet.distance(pool.fit, other.fit)
+
         results[condition] = {
-            "look_to_target": pooled["distance"],
-            "look_to_base": look.look_distance(_pool(items, start), _pool(samples["base"], start))["distance"],
-            "look_to_own_look": look.look_distance(_pool(items, start), np.concatenate(
-                [own[i["still"]] for i in sorted(items, key=_order)]))["distance"],
+            "look_to_target": distance(np.concatenate([references[item["still"]] for item in ordered])),
+            "look_to_base": distance(pools["base"]),
+            "look_to_own_look": distance(np.concatenate([own[item["still"]] for item in ordered])),
             "look_to_target_per_sample": float(np.mean([r["look_to_target"] for r in rows])),
             "along_target": float(np.mean([r["along_target"] for r in rows])),
             "along_target_spread": float(np.std([r["along_target"] for r in rows])),
             "samples": rows,
         }
     return results
-
-
-def _order(item: dict[str, Any]) -> tuple[int, int]:
-    return item["still"], item["seed"]
-
-
-def _pool(items: list[dict[str, Any]], start: int) -> np.ndarray:
-    # Ordered by still and seed: two pools then hold the same scenes in the same order, whatever order the
-    # samples were drawn in (the look distance takes an evenly strided subset of a large pool).
-    return np.concatenate([item["frames"][start:] for item in sorted(items, key=_order)])
 
 
 def checks(results: dict[str, Any], evaluation: Evaluation = Evaluation()) -> dict[str, dict[str, Any]]:

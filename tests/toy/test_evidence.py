@@ -6,7 +6,6 @@ not) do its job would give them, so every check can be driven to pass and to fai
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from cinescene.toy import evidence, footage
@@ -69,5 +68,9 @@ def test_adapters_that_learnt_nothing_fail_the_learning_checks(renders):
 
 
 def test_the_look_pools_pair_the_same_scenes_whatever_the_sampling_order(renders):
-    samples = renders[("teal-orange", "static")]
-    assert np.array_equal(evidence._pool(samples, 1), evidence._pool(samples[::-1], 1))
+    samples = {c: renders[("teal-orange", "static")] for c in evidence.CONDITIONS}
+    reversed_order = {c: items[::-1] for c, items in samples.items()}
+    target = [item["frames"] for item in renders[("teal-orange", "pan-right")]]
+    a, b = (evidence.measure(s, target, EVALUATION) for s in (samples, reversed_order))
+    keys = ("look_to_target", "look_to_base", "look_to_own_look")
+    assert all(a[c][k] == b[c][k] for c in evidence.CONDITIONS for k in keys)
