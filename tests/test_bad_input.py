@@ -110,6 +110,8 @@ OTHER_CLI_CASES = {
     "eval bad set": (["eval", "--model", "tiny", "--set", "{bad_set}", "--out", "{tmp}/e"], "image not found"),
     "train empty data": (["train", "--model", "tiny", "--data", "{empty_data}", "--name", "t"], "no usable"),
     "train bad rank": (["train", "--data", "{empty_data}", "--name", "t", "--rank", "0"], "rank"),
+    "train motion under style outside both": (["train", "--data", "{empty_data}", "--name", "t", "--stage", "motion",
+                                                "--motion-under-style"], "--style-adapter"),
     "plan bad frames": (["plan", "--frames", "80"], "4k+1"),
 }
 

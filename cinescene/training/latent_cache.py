@@ -38,7 +38,7 @@ from ..settings import MAX_TEXT_TOKENS
 from .dataset import DataItem
 from .regrade import regrade
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # 3: regrades seeded by the sample alone (regrade_seed)
 # What a sample's first-frame channels hold. first-frame: the pipeline's own I2V conditioning (motion windows,
 # validation); regraded: that of a randomly regraded copy of the frame (style frames, see ``regrade``); blank:
 # mask 0 and a blank frame (style frames, as trained before regrading existed).
@@ -56,6 +56,7 @@ class Sample:
     width: int
     condition: str  # one of CONDITIONS
     validation: bool = False
+    regrade: int = 0  # which of a style frame's regraded copies (each its own random grade)
 
     @property
     def label(self) -> str:
@@ -82,14 +83,17 @@ STYLE_VALIDATION_FRAMES = 17
 
 
 def samples_for(items: list[DataItem], stage: str, *, window: int, fps: int, style_frames_per_clip: int, area: int,
-                validation: bool = False, style_condition: str = "mixed", multiple: int = 16) -> list[Sample]:
+                validation: bool = False, style_condition: str = "mixed", style_regrades: int = 1,
+                multiple: int = 16) -> list[Sample]:
     """The samples a stage trains on: motion windows from clips, or single frames from clips and stills.
 
     Validation samples are the first window of each held-out clip (style: at most
-    17 frames), or a held-out still, whose generated shot is scored against it.
+    17 frames), or a held-out still, whose generated shot is scored against it. A regraded style frame
+    comes ``style_regrades`` times, each copy under its own grade.
     """
     options = buckets(area, multiple)
     samples = []
+    frames_taken = 0  # style frames so far, for mixed's alternation
     for item in items:
         height, width = nearest_bucket(item.width, item.height, options)
         if validation:
@@ -114,8 +118,10 @@ def samples_for(items: list[DataItem], stage: str, *, window: int, fps: int, sty
             for s in starts:
                 kind = style_condition
                 if kind == "mixed":  # alternate, so both halves see every kind of item
-                    kind = ("regraded", "blank")[len(samples) % 2]
-                samples.append(Sample(item, s, 1, height, width, kind))
+                    kind = ("regraded", "blank")[frames_taken % 2]
+                frames_taken += 1
+                copies = style_regrades if kind == "regraded" else 1
+                samples += [Sample(item, s, 1, height, width, kind, regrade=r) for r in range(copies)]
     return samples
 
 
@@ -151,6 +157,18 @@ def component_id(pipe: Any, model_id: str) -> dict[str, str]:
             "image_encoder": config_hash(pipe.image_encoder)}
 
 
+def regrade_seed(sample: Sample) -> int:
+    """The seed of a style frame's regrade: a function of the frame alone (file content, position, bucket).
+
+    Not of the cache key, which also names the model and stamps its folder's files by modification time: a
+    fresh clone of the toy model would draw other regrades, and train another adapter, than the same commit
+    elsewhere.
+    """
+    identity = {"file": sample.item.sha256, "start": sample.start, "size": [sample.height, sample.width],
+                **({"regrade": sample.regrade} if sample.regrade else {})}
+    return int(hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16], 16)
+
+
 def _key(data: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps({"v": CACHE_VERSION, **data}, sort_keys=True).encode()).hexdigest()
 
@@ -169,7 +187,7 @@ class LatentCache:
 
     def latents_path(self, sample: Sample) -> Path:
         key = _key({"file": sample.item.sha256, "start": sample.start, "frames": sample.frames, "fps": self.fps,
-                    "size": [sample.height, sample.width], "condition": sample.condition,
+                    "size": [sample.height, sample.width], "condition": sample.condition, "regrade": sample.regrade,
                     "reference": sample.validation, "vae": self.encoder_id["vae"],
                     "image_encoder": self.encoder_id["image_encoder"], "model": self.encoder_id["model"]})
         return self.root / "latents" / f"{key}.safetensors"
@@ -235,9 +253,7 @@ class LatentCache:
         latents = normalize(pipe, pipe.vae.encode(video.to(device, pipe.vae.dtype)).latent_dist.mode())
         first = pil[0]
         if sample.condition == "regraded":
-            # Seeded by the entry's key: the same sample always gets the same regrade.
-            seed = int(self.latents_path(sample).stem[:16], 16)
-            first = Image.fromarray(regrade(frames[0], np.random.default_rng(seed)))
+            first = Image.fromarray(regrade(frames[0], np.random.default_rng(regrade_seed(sample))))
         condition = conditioning(pipe, None if sample.condition == "blank" else first, sample.frames, sample.height,
                                  sample.width)
         tensors = {"latents": latents[0].float().cpu(), **{k: v[0].float().cpu() for k, v in condition.items()}}

@@ -1,4 +1,4 @@
-"""The two-stage trainer: style from stills and frames, then motion from clips with the style frozen.
+"""The two-stage trainer: style from stills and frames, then motion from clips (under the frozen style if asked).
 
 One loop serves both stages (and full fine-tuning), on one device or many
 through accelerate. A model with two experts (Wan2.2 I2V A14B) trains them in
@@ -158,7 +158,8 @@ class Trainer:
                                                "are trained without one (style condition blank)"})
         samples = {s: samples_for(dataset.train, s, window=c.window, fps=c.fps,
                                   style_frames_per_clip=c.style_frames_per_clip, area=area,
-                                  style_condition=style_condition, multiple=model.size_multiple) for s in stages}
+                                  style_condition=style_condition, style_regrades=c.style_regrades,
+                                  multiple=model.size_multiple) for s in stages}
         val = {s: samples_for(dataset.validation, s, window=c.window, fps=c.fps, style_frames_per_clip=1, area=area,
                               validation=True, multiple=model.size_multiple)[:c.val_items] for s in stages}
         cache = LatentCache(c.cache_dir or Path(c.data) / ".cinescene-cache", component_id(model.pipe, c.model), c.fps,
@@ -285,7 +286,8 @@ class Trainer:
         transformer = experts.expert_module(model.pipe, unit.expert)
         transformer_class = type(transformer)  # FSDP2 swaps the class of the module it shards
         set_other_experts(self.library, model.pipe, unit, published)
-        frozen_style = published.get(unit.expert, {}).get("style") if stage == "motion" else None
+        under_style = stage == "motion" and (c.stage == "motion" or c.motion_under_style)
+        frozen_style = published.get(unit.expert, {}).get("style") if under_style else None
         params = self.prepare_trainable(model, stage, frozen_style, unit.expert)
         if c.gradient_checkpointing:
             transformer.enable_gradient_checkpointing()

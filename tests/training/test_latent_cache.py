@@ -39,6 +39,12 @@ def test_plan_windows_and_frames(tmp_path):
     assert [s.condition for s in style] == ["regraded", "blank"] * 4 + ["regraded"]
     assert {(s.height, s.width) for s in style} <= set(latent_cache.buckets(AREA))
     assert all(s.height % 16 == 0 and s.width % 16 == 0 for s in style)
+    # Three regrades: each regraded frame three times, each copy its own grade; the blank ones once.
+    three = latent_cache.samples_for(ds.train, "style", window=9, fps=16, style_frames_per_clip=4, area=AREA,
+                                     style_regrades=3)
+    assert [s.condition for s in three] == (["regraded"] * 3 + ["blank"]) * 4 + ["regraded"] * 3
+    regraded = [s for s in three if s.condition == "regraded"]
+    assert len({latent_cache.regrade_seed(s) for s in regraded}) == len(regraded) == 15
 
 
 def test_cache_is_reused_and_invalidated_only_where_things_changed(tmp_path, model, counted_vae):
@@ -110,8 +116,10 @@ def test_style_frames_are_conditioned_on_a_regraded_copy(tmp_path, model):
         frame = latent_cache.decode_fitted(sample.item, 16, sample.height, sample.width)[0]
         own = latent_cache.i2v_condition(model.pipe, Image.fromarray(frame), 1, sample.height, sample.width)[0]
         assert (regraded["condition"][4:] - own[4:]).abs().max() > 1e-2  # not the frame's own latents
-    # Seeded by the entry: encoding again gives the same regrade.
-    cache2 = latent_cache.LatentCache(tmp_path / "cache2", latent_cache.component_id(model.pipe, "tiny"), 16)
+    # Seeded by the frame alone: encoding it again, for the same model named otherwise (a folder elsewhere, a
+    # fresh clone whose files have new modification times), gives the same regrade, so the same adapter.
+    other = latent_cache.component_id(model.pipe, "/elsewhere/tiny")
+    cache2 = latent_cache.LatentCache(tmp_path / "cache2", other, 16)
     samples = latent_cache.samples_for(ds.train, "style", window=9, fps=16, style_frames_per_clip=1, area=AREA,
                                        style_condition="regraded")
     cache2.build(model.pipe, samples)

@@ -89,7 +89,7 @@ def test_only_the_slots_lora_weights_train(tmp_path, dataset, stage):
     assert len(seen["trainable"]) == 2 * len(targets)  # an A and a B for every slot layer, nothing else
 
 
-def test_motion_stage_leaves_the_style_adapter_untouched(tmp_path, dataset):
+def test_motion_stage_under_the_style_leaves_the_style_adapter_untouched(tmp_path, dataset):
     snapshot = {}
     trainer_ref = []
 
@@ -101,7 +101,8 @@ def test_motion_stage_leaves_the_style_adapter_untouched(tmp_path, dataset):
         if event["type"] == "stage_start" and event["stage"] == "motion":
             snapshot.update(style_weights())
 
-    trainer = Trainer(config(tmp_path, dataset, stage="both", steps=3, learning_rate=1e-2), on_event=on_event)
+    trainer = Trainer(config(tmp_path, dataset, stage="both", steps=3, learning_rate=1e-2, motion_under_style=True),
+                      on_event=on_event)
     trainer_ref.append(trainer)
     result = trainer.run()
     after = style_weights()
@@ -110,6 +111,24 @@ def test_motion_stage_leaves_the_style_adapter_untouched(tmp_path, dataset):
     assert [s.output for s in result.stages] == ["t-style", "t-motion"]
     sidecar = json.loads((tmp_path / "loras" / "motion" / "t-motion.json").read_text())
     assert sidecar["extra"]["frozen_style"] == "t-style"
+
+
+@pytest.mark.parametrize("under", [False, True])
+def test_a_both_run_trains_the_motion_without_the_style_unless_asked(tmp_path, dataset, under):
+    """By default the motion stage of a both run sees only its own LoRA (docs/toy.md: under the style it learns
+    to undo it); --motion-under-style trains it under the style just published, as --style-adapter does."""
+    seen, trainers = {}, []
+
+    def on_event(event):
+        if event["type"] == "stage_start" and event["stage"] == "motion":  # after the adapters are set
+            seen["active"] = sorted(trainers[0].model.pipe.transformer.active_adapters())
+
+    trainers.append(Trainer(config(tmp_path, dataset, stage="both", steps=2, val_fraction=0,
+                                   motion_under_style=under), on_event=on_event))
+    trainers[0].run()
+    assert seen["active"] == (["motion", "style"] if under else ["motion"])
+    sidecar = json.loads((tmp_path / "loras" / "motion" / "t-motion.json").read_text())
+    assert sidecar["extra"]["frozen_style"] == ("t-style" if under else None)
 
 
 def test_saved_adapter_loads_with_plain_diffusers_and_changes_the_output(tmp_path, dataset, still):

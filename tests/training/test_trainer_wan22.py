@@ -77,7 +77,8 @@ def test_each_expert_trains_only_on_its_timesteps(tmp_path):
 
 
 def test_a_two_stage_run_publishes_one_adapter_per_expert(tmp_path, dataset, still):
-    result = Trainer(config(tmp_path, dataset, stage="both", val_every=2, learning_rate=5e-2)).run()
+    result = Trainer(config(tmp_path, dataset, stage="both", val_every=2, learning_rate=5e-2,
+                            motion_under_style=True)).run()
     assert [s.output for s in result.stages] == ["t-style.high_noise", "t-style.low_noise", "t-motion.high_noise",
                                                  "t-motion.low_noise"]
     assert all(s.stopped == "finished" and s.best_step == 2 for s in result.stages)  # each validated
