@@ -1,14 +1,14 @@
 """End to end on the toy model: fine-tuning through the command line teaches the look and the move, each alone.
 
 ``python -m cinescene toy-evidence OUT`` writes the demo footage (teal-orange, panning right,
-content-only captions), trains the style adapter and then the motion adapter (style frozen) with
+content-only captions), trains the style adapter and then the motion adapter with
 ``python -m cinescene train`` (rank 8, alpha 16; ``toy.evidence.TRAINING`` has the toy-scale steps
 and learning rate), samples held-out neutral stills as base / style / motion / both with the same
 seeds and checks the seed's claim (``toy.evidence.checks``).
 
-Not passing yet: four checks of six pass (the xfail below says what is missing; docs/toy.md has the numbers). The control,
+docs/toy.md has the numbers, and what they are on other held-out stills. The control,
 ``CINESCENE_TEST_LEARNING_RATE=0 pytest tests/toy/test_learning.py``, runs the same test at
-learning rate 0.
+learning rate 0, and fails.
 """
 
 from __future__ import annotations
@@ -22,11 +22,9 @@ from cinescene.cli import main
 from cinescene.toy import evidence
 
 
-# Strict: the day the recipe passes, this turns into a failure that says to remove the mark.
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="not yet: the style adapter closes 0.43 of the look gap (0.5 needed), and beside it the "
-                   "motion adapter undoes most of it (both: 0.21); the motion checks pass (docs/toy.md, "
-                   "issue 13)")
+# The issue's budget is 10 minutes on two cores; the suite's guard (pyproject: 600 s) would turn a slow CI
+# machine into a failure that says nothing about learning, so this test's guard is 15.
+@pytest.mark.timeout(900)
 def test_fine_tuning_teaches_the_look_and_the_move_each_without_the_other(tmp_path, capsys):
     out = tmp_path / "evidence"
     learning_rate = os.environ.get("CINESCENE_TEST_LEARNING_RATE")
