@@ -164,6 +164,8 @@ def regrade_seed(sample: Sample) -> int:
     fresh clone of the toy model would draw other regrades, and train another adapter, than the same commit
     elsewhere.
     """
+    # The first copy is named as a frame without copies: raising --style-regrades adds grades, and keeps the
+    # one every frame had.
     identity = {"file": sample.item.sha256, "start": sample.start, "size": [sample.height, sample.width],
                 **({"regrade": sample.regrade} if sample.regrade else {})}
     return int(hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16], 16)
