@@ -6,13 +6,15 @@
 The recipe is in ``cinescene/toy/base_model.py`` (the base model: ``recipe.py`` its schedule,
 ``vae_training.py`` its VAE stage) and ``cinescene/toy/evidence.py``
 (the demo adapters, trained through ``python -m cinescene train``). Weights are reproducible for a
-given ``--threads``; ``toy_model.json`` in the model folder records their sha256, the schedule,
-the losses and the time every stage took.
+given ``--threads`` and kind of CPU; ``toy_model.json`` in the model folder records their sha256, the schedule,
+the losses, the time every stage took and the CPU it ran on. A full run into another folder says which
+files came out as the shipped ones: the bytes repeat on the same kind of CPU with the same threads.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -46,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         log = base_model.train(folder, schedule, args.seed, args.threads, check_moves=not args.no_move_check)
         size, seconds = log["weights_total_bytes"] / 1e6, log["total"]["wall_s"]
         print(f"wrote {folder} ({size:.1f} MB of weights) in {seconds:.0f} s")
+        shipped = architecture.TOY_FOLDER / "toy_model.json"
+        if folder != architecture.TOY_FOLDER.resolve() and not args.quick and shipped.is_file():
+            print("\n".join(base_model.reproduction(log, json.loads(shipped.read_text()))))
     if not args.no_adapters:
         with tempfile.TemporaryDirectory(prefix="cinescene-demo-") as work:
             # The shipped adapters name the base as "toy", which is how a user selects it.

@@ -31,7 +31,6 @@ Wan's 512). It is saved as a ``tokenizer.json`` that transformers loads without 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import re
 import resource
 import time
@@ -42,6 +41,7 @@ import numpy as np
 import torch
 
 from .. import architecture, atomic, camera
+from ..hashing import sha256_file
 from . import footage
 from .recipe import (
     CLIP_FRAMES,
@@ -55,6 +55,7 @@ from .recipe import (
     Schedule,
     cpu_seconds,
     lr_at,
+    machine,
     parameters,
     scene_for,
     setup_determinism,
@@ -236,17 +237,26 @@ def train_transformer(pipe: Any, data: dict[str, Any], schedule: Schedule, seed:
 # -- stage 3: save, reload, check ----------------------------------------------------------------------------
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def weight_hashes(folder: Path) -> dict[str, dict[str, Any]]:
-    return {p.relative_to(folder).as_posix(): {"sha256": sha256(p), "bytes": p.stat().st_size}
+    return {p.relative_to(folder).as_posix(): {"sha256": sha256_file(p), "bytes": p.stat().st_size}
             for p in sorted(folder.rglob("*.safetensors"))}
+
+
+def reproduction(log: dict[str, Any], shipped: dict[str, Any]) -> list[str]:
+    """Lines saying which weight files a run wrote as the shipped ones, and on which CPUs the two ran."""
+    lines = []
+    for name, ours in sorted(log["weights"].items()):
+        same = ours["sha256"] == shipped["weights"].get(name, {}).get("sha256")
+        lines.append(f"{name}: {'the same sha256 as' if same else 'differs from'} the shipped file")
+
+    def ran_on(record: dict[str, Any]) -> str:
+        cpu = record.get("machine")  # runs before this was recorded did not say
+        where = f"{cpu['cpu']} ({cpu['instruction_set']})" if cpu else "an unrecorded CPU"
+        return f"{where}, {record['torch_threads']} threads"
+
+    lines.append(f"this run: {ran_on(log)}; the shipped run: {ran_on(shipped)} (the bytes repeat on the same kind of "
+                 "CPU with the same threads)")
+    return lines
 
 
 def save(pipe: Any, folder: Path) -> None:
@@ -308,8 +318,8 @@ def train(folder: Path, schedule: Schedule = Schedule(), seed: int = 0, threads:
     clock = Clock(report)
     started = (time.perf_counter(), cpu_seconds())
     log: dict[str, Any] = {"schedule": dataclasses.asdict(schedule), "seed": seed, "torch_threads": threads,
-                           "torch": torch.__version__, "size": {"height": HEIGHT, "width": WIDTH,
-                                                                "clip_frames": CLIP_FRAMES}}
+                           "torch": torch.__version__, "machine": machine(),
+                           "size": {"height": HEIGHT, "width": WIDTH, "clip_frames": CLIP_FRAMES}}
     pipe = build_pipeline(seed)
     log["parameters"] = {name: parameters(getattr(pipe, name))
                          for name in ("transformer", "vae", "text_encoder", "image_encoder")}

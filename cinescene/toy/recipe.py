@@ -7,6 +7,7 @@ from, and the clock and determinism settings that make a run repeatable for a th
 from __future__ import annotations
 
 import math
+import platform
 import resource
 import time
 from dataclasses import dataclass
@@ -83,6 +84,21 @@ def setup_determinism(seed: int, threads: int) -> None:
     torch.set_flush_denormal(True)
     torch.use_deterministic_algorithms(True)
     torch.manual_seed(seed)
+
+
+def machine() -> dict[str, Any]:
+    """The CPU a run is repeatable on: the kernels oneDNN and MKL pick depend on its instruction set.
+
+    Two runs with the same thread count on one kind of CPU write the same bytes; on another kind the
+    convolutions and matrix products sum in another order, and the weights part after the first steps.
+    """
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            name = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), name)
+    except OSError:
+        pass
+    return {"cpu": name, "instruction_set": torch.backends.cpu.get_cpu_capability(), "arch": platform.machine()}
 
 
 def parameters(module: torch.nn.Module) -> int:

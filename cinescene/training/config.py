@@ -83,6 +83,8 @@ class TrainConfig:
                               choices=STYLE_CONDITIONS)
     style_regrades: int = _f(1, "copies of each regraded style frame, each under its own random grade (the toy "
                                 "recipe's 3 closed 0.44 of its look gap where 1 closed 0.27, docs/toy.md)")
+    motion_regrades: int = _f(0, "copies of each motion window, each graded whole under its own random grade, so "
+                                 "the motion adapter learns the move under many looks and not the footage's own")
     preset: str | None = _f(None, "bucket area preset (480P, 720P, preview; default: the model's own)")
     area: int | None = _f(None, "bucket pixel area (overrides the preset)")
     val_fraction: float = _f(0.1, "share of items held out when there is no validation/ folder")
@@ -195,6 +197,7 @@ def validate(c: TrainConfig) -> None:
         (c.window >= 5 and (c.window - 1) % 4 == 0 and c.window <= 241, "window must be 4k+1 frames, 5 to 241"),
         (1 <= c.style_frames_per_clip <= 64, "style frames per clip must be between 1 and 64"),
         (1 <= c.style_regrades <= 16, "style regrades must be between 1 and 16"),
+        (0 <= c.motion_regrades <= 16, "motion regrades must be between 0 and 16"),
         (c.style_condition in STYLE_CONDITIONS, f"style condition must be one of {', '.join(STYLE_CONDITIONS)}"),
         (0 <= c.val_fraction < 1, "validation fraction must be in [0, 1)"),
         (c.val_every >= 1 and c.val_steps >= 1, "validation interval and steps must be at least 1"),

@@ -41,8 +41,10 @@ from .regrade import regrade
 CACHE_VERSION = 3  # 3: regrades seeded by the sample alone (regrade_seed)
 # What a sample's first-frame channels hold. first-frame: the pipeline's own I2V conditioning (motion windows,
 # validation); regraded: that of a randomly regraded copy of the frame (style frames, see ``regrade``); blank:
-# mask 0 and a blank frame (style frames, as trained before regrading existed).
-CONDITIONS = ("first-frame", "regraded", "blank")
+# mask 0 and a blank frame (style frames, as trained before regrading existed); graded-window: the whole window
+# under one random grade, conditioned on its own graded first frame (copies of motion windows, so the motion
+# adapter sees the move under many looks and has no one look to learn with it).
+CONDITIONS = ("first-frame", "regraded", "blank", "graded-window")
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class Sample:
     width: int
     condition: str  # one of CONDITIONS
     validation: bool = False
-    regrade: int = 0  # which of a style frame's regraded copies (each its own random grade)
+    regrade: int = 0  # which of a frame's or window's regraded copies (each its own random grade)
 
     @property
     def label(self) -> str:
@@ -84,12 +86,13 @@ STYLE_VALIDATION_FRAMES = 17
 
 def samples_for(items: list[DataItem], stage: str, *, window: int, fps: int, style_frames_per_clip: int, area: int,
                 validation: bool = False, style_condition: str = "mixed", style_regrades: int = 1,
-                multiple: int = 16) -> list[Sample]:
+                motion_regrades: int = 0, multiple: int = 16) -> list[Sample]:
     """The samples a stage trains on: motion windows from clips, or single frames from clips and stills.
 
     Validation samples are the first window of each held-out clip (style: at most
     17 frames), or a held-out still, whose generated shot is scored against it. A regraded style frame
-    comes ``style_regrades`` times, each copy under its own grade.
+    comes ``style_regrades`` times, each copy under its own grade; a motion window comes as it is and
+    ``motion_regrades`` times more, each copy graded whole under its own grade.
     """
     options = buckets(area, multiple)
     samples = []
@@ -109,8 +112,10 @@ def samples_for(items: list[DataItem], stage: str, *, window: int, fps: int, sty
             if item.kind != "clip":
                 continue
             count = item.frames_at(fps)
-            samples += [Sample(item, s, window, height, width, "first-frame")
-                        for s in range(0, count - window + 1, window)]
+            for s in range(0, count - window + 1, window):
+                samples.append(Sample(item, s, window, height, width, "first-frame"))
+                samples += [Sample(item, s, window, height, width, "graded-window", regrade=r)
+                            for r in range(motion_regrades)]
         else:
             count = item.frames_at(fps)
             picks = 1 if item.kind == "still" else min(style_frames_per_clip, count)
@@ -158,15 +163,16 @@ def component_id(pipe: Any, model_id: str) -> dict[str, str]:
 
 
 def regrade_seed(sample: Sample) -> int:
-    """The seed of a style frame's regrade: a function of the frame alone (file content, position, bucket).
+    """The seed of a frame's or window's regrade: a function of the sample alone (file content, position, bucket).
 
     Not of the cache key, which also names the model and stamps its folder's files by modification time: a
     fresh clone of the toy model would draw other regrades, and train another adapter, than the same commit
     elsewhere.
     """
     # The first copy is named as a frame without copies: raising --style-regrades adds grades, and keeps the
-    # one every frame had.
+    # one every frame had. A window's length is named only for windows, for the same reason.
     identity = {"file": sample.item.sha256, "start": sample.start, "size": [sample.height, sample.width],
+                **({"frames": sample.frames} if sample.frames > 1 else {}),
                 **({"regrade": sample.regrade} if sample.regrade else {})}
     return int(hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16], 16)
 
@@ -250,6 +256,8 @@ class LatentCache:
             raise InputError(f"{sample.item.name}: only {frames.shape[0]} frames decode at {self.fps} fps, the "
                              f"window needs {sample.frames} from frame {sample.start}")
         device = pipe._execution_device
+        if sample.condition == "graded-window":
+            frames = regrade(frames, np.random.default_rng(regrade_seed(sample)))
         pil = [Image.fromarray(f) for f in frames]
         video = pipe.video_processor.preprocess_video(pil, height=sample.height, width=sample.width)
         latents = normalize(pipe, pipe.vae.encode(video.to(device, pipe.vae.dtype)).latent_dist.mode())

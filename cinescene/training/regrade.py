@@ -1,4 +1,4 @@
-"""Random colour regrades of a style frame, for the first frame the style stage conditions on.
+"""Random colour regrades: of a style frame, for the first frame the style stage conditions on; of a motion window.
 
 An image-to-video model copies its first frame: given the graded still itself as the
 condition, a style adapter has nothing to learn (the answer is in its input), and given
@@ -8,6 +8,9 @@ copy of it whose grade has been randomly redone (white balance, split toning,
 saturation, contrast, exposure), with the content untouched. The adapter then has to
 supply the look whatever the colours of the still it is given; the motion stage and
 sampling are unchanged.
+
+A motion window's graded copies (``--motion-regrades``) take one grade for every frame: the
+move is the same under any look, so the motion adapter has no look to learn with it.
 
 The parameters are drawn from a generator seeded by the caller (the sample's identity),
 so a cached encoding is reproducible. torchvision's ColorJitter would do part of this,
@@ -34,7 +37,7 @@ def _log_uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float
 
 
 def regrade(frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """uint8 (H, W, 3) -> uint8 (H, W, 3): the same picture under a random grade."""
+    """uint8 (..., H, W, 3) -> the same shape: the same picture (or every frame of a window) under one random grade."""
     rgb = frame.astype(np.float32) / 255.0
     gains = np.exp(rng.uniform(-WHITE_BALANCE, WHITE_BALANCE, 3)).astype(np.float32)
     rgb = rgb * gains / float(gains @ _LUMA)  # white balance, luma kept

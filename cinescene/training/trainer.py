@@ -159,6 +159,7 @@ class Trainer:
         samples = {s: samples_for(dataset.train, s, window=c.window, fps=c.fps,
                                   style_frames_per_clip=c.style_frames_per_clip, area=area,
                                   style_condition=style_condition, style_regrades=c.style_regrades,
+                                  motion_regrades=c.motion_regrades,
                                   multiple=model.size_multiple) for s in stages}
         val = {s: samples_for(dataset.validation, s, window=c.window, fps=c.fps, style_frames_per_clip=1, area=area,
                               validation=True, multiple=model.size_multiple)[:c.val_items] for s in stages}

@@ -49,6 +49,16 @@ def test_shipped_weights_are_the_recorded_ones():
     assert log["schedule"] == dataclasses.asdict(recipe.Schedule())  # the full recipe made them
 
 
+def test_a_run_says_which_files_it_wrote_as_the_shipped_ones():
+    shipped = json.loads((SHIPPED / "toy_model.json").read_text())
+    ours = {**shipped, "machine": recipe.machine(),
+            "weights": {**shipped["weights"], "vae/diffusion_pytorch_model.safetensors": {"sha256": "0" * 64}}}
+    lines = base_model.reproduction(ours, shipped)
+    assert "vae/diffusion_pytorch_model.safetensors: differs from the shipped file" in lines
+    assert "transformer/diffusion_pytorch_model.safetensors: the same sha256 as the shipped file" in lines
+    assert ours["machine"]["instruction_set"] in lines[-1] and lines[-1].count("2 threads") == 2
+
+
 def test_vocabulary_covers_every_caption_and_matches_the_text_encoder():
     import re
 

@@ -45,6 +45,15 @@ def test_plan_windows_and_frames(tmp_path):
     assert [s.condition for s in three] == (["regraded"] * 3 + ["blank"]) * 4 + ["regraded"] * 3
     regraded = [s for s in three if s.condition == "regraded"]
     assert len({latent_cache.regrade_seed(s) for s in regraded}) == len(regraded) == 15
+    # Two motion regrades: every window as it is, then twice graded whole, each copy its own grade, none the
+    # grade of a style frame at the same start.
+    graded = latent_cache.samples_for(ds.train, "motion", window=9, fps=16, style_frames_per_clip=4, area=AREA,
+                                      motion_regrades=2)
+    assert [(s.item.name, s.start, s.condition) for s in graded] == [
+        (name, start, kind) for name in ("clip0.mp4", "clip1.mp4") for start in (0, 9)
+        for kind in ("first-frame", "graded-window", "graded-window")]
+    seeds = {latent_cache.regrade_seed(s) for s in graded if s.condition == "graded-window"}
+    assert len(seeds) == 8 and not seeds & {latent_cache.regrade_seed(s) for s in regraded}
 
 
 def test_cache_is_reused_and_invalidated_only_where_things_changed(tmp_path, model, counted_vae):
@@ -124,6 +133,39 @@ def test_style_frames_are_conditioned_on_a_regraded_copy(tmp_path, model):
                                        style_condition="regraded")
     cache2.build(model.pipe, samples)
     assert all(torch.equal(cache2.load(s)["condition"], e["condition"]) for s, e in zip(samples, entries["regraded"]))
+
+
+def test_graded_windows_are_graded_whole_and_conditioned_on_their_own_first_frame(tmp_path, model):
+    """A motion window's graded copy: every frame under the grade, and the I2V condition its graded first frame."""
+    import numpy as np
+    from PIL import Image
+
+    from cinescene.training.regrade import regrade
+
+    root = make_dataset(tmp_path / "d", clips=1, stills=0, frames=12)
+    ds = dataset.scan(root, stage="motion", window=9, val_fraction=0)
+    samples = latent_cache.samples_for(ds.train, "motion", window=9, fps=16, style_frames_per_clip=1, area=AREA,
+                                       motion_regrades=1)
+    cache = latent_cache.LatentCache(tmp_path / "cache", latent_cache.component_id(model.pipe, "tiny"), 16)
+    cache.build(model.pipe, samples)
+    plain, graded = (cache.load(s) for s in samples)
+    for entry in (plain, graded):
+        assert torch.all(entry["condition"][:4, 0] == 1) and torch.all(entry["condition"][:4, 1:] == 0)
+        # The causal VAE's first latent frame is the first frame's alone: the condition's is the window's.
+        assert torch.allclose(entry["condition"][4:, 0], entry["latents"][:, 0], atol=1e-4)
+    # The latents are those of every frame under the sample's grade (not of the first frame only: the causal
+    # VAE would carry that into every latent frame too).
+    sample = samples[1]
+    frames = latent_cache.decode_fitted(sample.item, 16, sample.height, sample.width)[:9]
+    whole = regrade(frames, np.random.default_rng(latent_cache.regrade_seed(sample)))
+    video = model.pipe.video_processor.preprocess_video([Image.fromarray(f) for f in whole], height=sample.height,
+                                                        width=sample.width)
+    with torch.no_grad():
+        expected = latent_cache.normalize(model.pipe, model.pipe.vae.encode(video).latent_dist.mode())[0]
+    assert torch.allclose(graded["latents"], expected, atol=1e-5)
+    assert not torch.allclose(plain["latents"], expected, atol=1e-2)
+    assert not torch.equal(graded["image_embeds"], plain["image_embeds"])
+    assert torch.equal(plain["prompt_embeds"], graded["prompt_embeds"])  # the caption is the window's
 
 
 def test_encodings_of_a_retrained_model_in_the_same_folder_are_not_reused(tmp_path, model):

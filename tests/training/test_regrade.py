@@ -18,6 +18,14 @@ def test_regrade_is_a_function_of_its_generator():
     assert not np.array_equal(a, regrade(frame(), np.random.default_rng(6)))
 
 
+def test_a_window_is_regraded_under_one_grade():
+    scene = footage.random_scene(np.random.default_rng(3))
+    window = footage.render_clip(scene, "neutral", "pan-right", 5, 64, 112)
+    graded = regrade(window, np.random.default_rng(5))
+    assert graded.shape == window.shape
+    assert all(np.array_equal(g, regrade(f, np.random.default_rng(5))) for f, g in zip(window, graded))
+
+
 def test_regrade_changes_the_colours_and_keeps_the_picture():
     original = frame("teal-orange").astype(np.float64)
     for seed in range(8):
