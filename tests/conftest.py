@@ -244,3 +244,13 @@ def inception_standin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("inception") / "inception-2015-12-05.pt"
     torch.jit.script(StandIn()).save(str(path))
     return path
+
+
+@pytest.fixture
+def fresh_accelerate_state() -> Iterator[None]:
+    """accelerate keeps one mixed-precision setting per process; a test that needs another resets it."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(True)
+    yield
+    AcceleratorState._reset_state(True)

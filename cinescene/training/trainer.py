@@ -10,7 +10,6 @@ a run decides goes to its JSONL log; only rank 0 writes files.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import resource
 import shutil
 import time
@@ -20,22 +19,20 @@ from typing import Any
 
 import torch
 
-from .. import architecture, atomic, experts, lora_formats, progress, slots
+from .. import architecture, atomic, experts, lora_formats, progress
 from ..adapters import AdapterLibrary, check_name
-from ..architecture import EXPERT_COMPONENTS, SINGLE, defaults_for
+from ..architecture import SINGLE, defaults_for
 from ..errors import CinesceneError, InputError
 from ..faults import failpoint
 from ..loading import LoadedModel, load_model, text_length
-from ..placement import enable_fp8_storage
 from ..settings import DEFAULT_NEGATIVE_PROMPT, PRESETS, ModelSpec
-from . import checkpoints, held_out, publish, weights
+from . import checkpoints, held_out, publish, trainable, weights
 from .config import TrainConfig
 from .dataset import Dataset, scan
 from .latent_cache import BucketBatches, CachedSamples, LatentCache, Sample, component_id, samples_for
 from .log import TrainLog
 from .objective import TimestepSampler, expert_range, flow_matching_loss
-from .units import Unit, plan_units, range_for_log, set_other_experts, stage_seed, step_seed, unit_key
-from .units import load_published as load_published_adapter
+from .units import Unit, plan_units, range_for_log, set_other_experts, stage_seed, step_seed
 from .units import stage_dir as unit_dir
 
 
@@ -214,55 +211,9 @@ class Trainer:
 
     def prepare_trainable(self, model: LoadedModel, stage: str, frozen_style: str | None,
                           expert: str = SINGLE) -> list[torch.nn.Parameter]:
-        """Add this stage's LoRA to ``expert`` (or unfreeze it all for full fine-tuning); freeze all else."""
-        from accelerate.utils import set_seed
-        from diffusers.training_utils import cast_training_params
-        from peft import LoraConfig
-
-        c, pipe = self.config, model.pipe
-        transformer = getattr(pipe, EXPERT_COMPONENTS[expert])
-        every_expert = [m for m in (pipe.transformer, getattr(pipe, "transformer_2", None)) if m is not None]
-        for module in (pipe.vae, pipe.text_encoder, pipe.image_encoder, *every_expert):
-            if module is not None:
-                module.requires_grad_(False)
-        if c.method == "full":
-            # fp32 master weights, bf16 compute through autocast (accelerate's mixed precision; under FSDP
-            # accelerate upcasts the same way and gathers bf16 copies per block). The transformer comes in
-            # bf16 on a GPU, and there an AdamW update of 3e-5 on a weight of 0.02 is below half a bf16
-            # step and rounds away. The price is memory: 16 bytes a weight (fp32 weight, gradient and two
-            # moments) against 12 for bf16 weights and gradients; `cinescene plan --train --method full`.
-            transformer.to(torch.float32)
-            transformer.requires_grad_(True)
-            return [p for p in transformer.parameters()]
-        if c.fp8_base:
-            # Frozen base weights stored in fp8 (every expert's); LoRA layers added afterwards stay unhooked.
-            for module in every_expert:
-                enable_fp8_storage(module, self.accelerator.device)
-        active = []
-        if frozen_style:
-            # The motion stage trains against the published style file, also right after training that
-            # style in this process: a run resumed in the motion stage can only load the file, and the
-            # two must train the same motion.
-            if "style" in (getattr(transformer, "peft_config", None) or {}):
-                transformer.delete_adapters("style")
-            load_published_adapter(self.library, pipe, expert, "style", frozen_style)
-            active.append("style")
-        config = LoraConfig(r=c.rank, lora_alpha=c.alpha, target_modules=slots.SLOTS[stage].pattern,
-                            init_lora_weights=True, lora_dropout=0.0)
-        # peft draws the initial A from the global RNG: seed it from the unit alone, so the draw does not
-        # depend on what ran before in this process (the style stage, or nothing after a resume).
-        set_seed(stage_seed(c.seed, unit_key(stage, expert)))
-        with slots.quiet_peft():
-            transformer.add_adapter(config, adapter_name=stage)
-        active.append(stage)
-        transformer.set_adapter(active)
-        # peft's set_adapter marks every active adapter trainable; only this stage's LoRA may learn.
-        for name, param in transformer.named_parameters():
-            param.requires_grad_("lora_" in name and f".{stage}." in name)
-        slots.lora_to_compute_dtype(transformer)
-        # Trainable weights in fp32 whatever the base's dtype: bf16 updates of 3e-5 vanish in rounding.
-        cast_training_params(transformer, dtype=torch.float32)
-        return [p for p in transformer.parameters() if p.requires_grad]
+        """This stage's trainable parameters on ``expert`` (``trainable.prepare``), on the run's device."""
+        device = self.accelerator.device if self.accelerator is not None else None
+        return trainable.prepare(self.config, model.pipe, self.library, stage, frozen_style, expert, device)
 
     def stage_dir(self, unit: Unit) -> Path:
         return unit_dir(self.config, unit)
@@ -377,7 +328,7 @@ class Trainer:
             return StageResult(stage, unit.adapter, state["step"], _best_step(state), _best_scores(state), stopped,
                                unit.expert)
         failpoint("stage_end")  # the stage's last checkpoint is written, nothing is published yet
-        replicas = self._replica_checksums(params)
+        replicas = weights.replica_checksums(self.accelerator, params)
         output = self._finish(model, prepared, transformer_class, unit, state, run_dir, dataset, timesteps)
         result = StageResult(stage, output, state["step"], _best_step(state), _best_scores(state), stopped,
                              unit.expert)
@@ -390,18 +341,6 @@ class Trainer:
                    "steps_done": state["step"],
                    "best_step": _best_step(state), "stopped": stopped, "replica_checksums": replicas})
         return result
-
-    def _replica_checksums(self, params: list[torch.nn.Parameter]) -> list[str]:
-        """A hash of each process's trainable weights: data-parallel replicas must agree bit for bit.
-
-        Under FSDP each process holds its own shard, so the hashes differ by design.
-        """
-        digest = hashlib.sha256()
-        for param in params:
-            local = param.to_local() if hasattr(param, "to_local") else param
-            digest.update(local.detach().float().cpu().numpy().tobytes())
-        mine = torch.tensor([int.from_bytes(digest.digest()[:7], "big")], device=self.accelerator.device)
-        return [f"{int(v):014x}" for v in self.accelerator.gather(mine).tolist()]
 
     def _after_step(self, model: LoadedModel, cache: LatentCache, stage: str, state: dict[str, Any],
                     val_samples: list[Sample], ckpt_root: Path, run_dir: Path) -> str:
@@ -479,17 +418,9 @@ class Trainer:
         if unit.expert != SINGLE:
             extra.update(timesteps=range_for_log(timesteps), boundary_ratio=model.pipe.config.boundary_ratio)
         if c.method == "full":
-            # Every process takes part in gathering the weights (under FSDP each holds a shard); rank 0 writes.
-            full = accelerator.get_state_dict(prepared)
             folder = Path(c.models_dir) / name
-            if accelerator.is_main_process:
-                tmp = folder.with_name(f".{name}.tmp")
-                shutil.rmtree(tmp, ignore_errors=True)
-                weights.save_transformer(transformer_class, model.pipe.transformer.config, full, tmp)
-                atomic.write_json(tmp / "cinescene.json",
-                                  {"base_model": c.model, "trained_on": dataset.summary(), **extra})
-                atomic.replace_dir(tmp, folder)
-            accelerator.wait_for_everyone()
+            weights.publish_transformer(accelerator, prepared, transformer_class, model.pipe.transformer.config,
+                                        folder, {"base_model": c.model, "trained_on": dataset.summary(), **extra})
             return str(folder)
         if not accelerator.is_main_process:
             return unit.adapter

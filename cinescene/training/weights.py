@@ -1,7 +1,9 @@
-"""A stage's trainable weights on disk: the LoRA state, its best copy, and a fully fine-tuned transformer."""
+"""A stage's trainable weights: the LoRA state, its best copy, a fully fine-tuned transformer, replica checks."""
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +54,32 @@ def save_transformer(cls: type, config: Any, weights: dict[str, torch.Tensor], f
         shell = cls.from_config(config)
     shell.load_state_dict(weights, strict=True, assign=True)
     shell.save_pretrained(folder)
+
+
+def publish_transformer(accelerator: Any, prepared: torch.nn.Module, cls: type, config: Any, folder: Path,
+                        record: dict[str, Any]) -> None:
+    """A fully fine-tuned transformer into ``folder``, with its ``cinescene.json``, swapped in whole.
+
+    Every process takes part in gathering the weights (under FSDP each holds a shard); rank 0 writes.
+    """
+    full = accelerator.get_state_dict(prepared)
+    if accelerator.is_main_process:
+        tmp = folder.with_name(f".{folder.name}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        save_transformer(cls, config, full, tmp)
+        atomic.write_json(tmp / "cinescene.json", record)
+        atomic.replace_dir(tmp, folder)
+    accelerator.wait_for_everyone()
+
+
+def replica_checksums(accelerator: Any, params: list[torch.nn.Parameter]) -> list[str]:
+    """A hash of each process's trainable weights: data-parallel replicas must agree bit for bit.
+
+    Under FSDP each process holds its own shard, so the hashes differ by design.
+    """
+    digest = hashlib.sha256()
+    for param in params:
+        local = param.to_local() if hasattr(param, "to_local") else param
+        digest.update(local.detach().float().cpu().numpy().tobytes())
+    mine = torch.tensor([int.from_bytes(digest.digest()[:7], "big")], device=accelerator.device)
+    return [f"{int(v):014x}" for v in accelerator.gather(mine).tolist()]

@@ -164,16 +164,6 @@ def test_published_adapter_carries_the_trained_scale(tmp_path, dataset):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
 
 
-@pytest.fixture
-def fresh_accelerate_state():
-    """accelerate keeps one mixed-precision setting per process; a test that needs another resets it."""
-    from accelerate.state import AcceleratorState
-
-    AcceleratorState._reset_state(True)
-    yield
-    AcceleratorState._reset_state(True)
-
-
 def test_full_finetuning_step_in_bf16_reaches_the_weights(tmp_path, monkeypatch, fresh_accelerate_state):
     # On a GPU the transformer loads in bf16 (diffusers keeps a few modules in fp32). One step at the seed's
     # learning rate must change the weights as an fp32 step does; in bf16 most such updates round away.
