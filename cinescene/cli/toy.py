@@ -9,9 +9,14 @@ from typing import Any
 
 from ..errors import InputError
 from ..settings import TOY
+from ..toy.evidence import MOTION, STYLE, Evaluation
 from ..toy.footage import DEMO, ToyDataset
 from ..training.config import STYLE_CONDITIONS
 from .common import ProgressBars, add_dataclass_flags, given
+
+# What the checks' thresholds were set for: only which stills and seeds are sampled is the user's to choose.
+EVALUATION_FIXED = tuple(f.name for f in dataclasses.fields(Evaluation)
+                         if f.name not in ("stills", "seeds", "eval_seed"))
 
 
 def add_parsers(sub: Any) -> None:
@@ -32,6 +37,10 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--style-condition", choices=STYLE_CONDITIONS, default=None,
                    help="what the style stage's frames are conditioned on (default: the recipe's, regraded; blank "
                         "shows why)")
+    p.add_argument("--adapters", metavar="LORAS", default=None,
+                   help=f"measure the {STYLE} and {MOTION} adapters of this library instead of training them "
+                        "(--adapters loras checks the shipped demo adapters)")
+    add_dataclass_flags(p, Evaluation, skip=EVALUATION_FIXED)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_toy_evidence)
 
@@ -49,17 +58,29 @@ def cmd_toy_data(args: argparse.Namespace) -> int:
 
 def cmd_toy_evidence(args: argparse.Namespace) -> int:
     # Each step is the command a user would type: the evidence covers the command line, not only the library.
+    from ..adapters import AdapterLibrary
     from ..toy import evidence
     from . import main
 
     out = Path(args.out)
+    evaluation = dataclasses.replace(Evaluation(), **given(args, Evaluation))
+    if evaluation.stills < 1 or not evaluation.seeds:
+        raise InputError("--stills must be at least 1 and --seeds must name at least one seed")
+    loras = Path(args.adapters) if args.adapters else out / "loras"
+    if args.adapters:
+        if args.learning_rate is not None or args.style_condition is not None:
+            raise InputError("--adapters measures adapters already trained: --learning-rate and --style-condition "
+                             "are for training them")
+        library = AdapterLibrary(loras)
+        for kind, name in (("style", STYLE), ("motion", MOTION)):
+            library.get(name, kind=kind)  # before any work: a clear error if one is missing
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(f"{out} already exists and is not an empty folder: choose a new one")
     out.mkdir(parents=True, exist_ok=True)
     data = out / "data"
     quiet = ["--quiet"] if args.quiet else []
-    steps = [["toy-data", str(data), "--demo"]]
-    for stage, name in (("style", evidence.STYLE), ("motion", evidence.MOTION)):
+    steps = [["toy-data", str(data), "--demo"]]  # the target footage's speed is measured on it
+    for stage, name in () if args.adapters else (("style", STYLE), ("motion", MOTION)):
         changes: dict[str, Any] = {} if args.learning_rate is None else {"learning_rate": args.learning_rate}
         if stage == "style" and args.style_condition is not None:
             changes["style_condition"] = args.style_condition
@@ -71,7 +92,7 @@ def cmd_toy_evidence(args: argparse.Namespace) -> int:
         if code:
             return code
     bars = ProgressBars(enabled=not args.quiet)
-    result = evidence.run_checks(args.model, out / "loras", data, out, on_event=bars)
+    result = evidence.run_checks(args.model, loras, data, out, evaluation, on_event=bars)
     print("\n".join(evidence.summary_lines(result)))
     print(f"wrote {out / 'evidence.json'} and {out / 'contact_sheet.png'}")
     return 0 if result["passed"] else 1

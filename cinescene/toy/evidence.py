@@ -116,13 +116,14 @@ class Evaluation:
 
     # 8 stills: on 4 the style effect measured +0.31 of the gap where 8 gave +0.01 (per-sample means; one
     # scene's sample can move the mean by more than the effect).
-    stills: int = 8
-    seeds: tuple[int, ...] = (0, 1)
+    stills: int = field(default=8, metadata={"help": "held-out neutral stills to sample"})
+    seeds: tuple[int, ...] = field(default=(0, 1), metadata={"help": "sampling seeds, each on every still"})
     steps: int = 12
     guidance: float = 1.0
     frames: int = 17
     look_from_frame: int = 1
-    eval_seed: int = 991
+    eval_seed: int = field(default=991, metadata={"help": "which stills: the learning test's are 991, the recipe "
+                                                          "was tuned on 992"})
     target_look: str = "teal-orange"
     target_move: str = "pan-right"
     motion_leak_fraction: float = 0.25  # how much of the style effect the motion adapter may move the look

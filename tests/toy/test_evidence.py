@@ -10,6 +10,8 @@ import pytest
 
 from cinescene.toy import evidence, footage
 
+from conftest import ROOT
+
 EVALUATION = evidence.Evaluation(stills=2, seeds=(0, 1), frames=5)
 
 
@@ -74,3 +76,40 @@ def test_the_look_pools_pair_the_same_scenes_whatever_the_sampling_order(renders
     a, b = (evidence.measure(s, target, EVALUATION) for s in (samples, reversed_order))
     keys = ("look_to_target", "look_to_base", "look_to_own_look")
     assert all(a[c][k] == b[c][k] for c in evidence.CONDITIONS for k in keys)
+
+
+def test_toy_evidence_measures_adapters_already_trained_on_the_stills_asked_for(tmp_path, capsys):
+    """``--adapters loras`` checks the shipped demo adapters without training; the stills are the user's to pick."""
+    import json
+
+    from cinescene import cli
+
+    out = tmp_path / "check"
+    code = cli.main(["toy-evidence", str(out), "--adapters", str(ROOT / "loras"), "--stills", "1",
+                     "--seeds", "3", "--eval-seed", "993", "--quiet"])
+    result = json.loads((out / "evidence.json").read_text())
+    assert code == (0 if result["passed"] else 1)
+    assert "$ python -m cinescene train" not in capsys.readouterr().out and not (out / "runs").exists()
+    assert (result["evaluation"]["stills"], result["evaluation"]["seeds"], result["evaluation"]["eval_seed"]) == (
+        1, [3], 993)
+    assert [(s["still"], s["seed"]) for s in result["results"]["style"]["samples"]] == [(0, 3)]
+    # The demo adapters do something on a new still: the style adapter moves the look, the motion one the camera.
+    assert result["results"]["style"]["look_to_base"] > 10
+    assert result["results"]["motion"]["along_target"] > result["results"]["base"]["along_target"] + 0.5
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--adapters", "{empty}"], "no adapter named 'toy-teal-orange'"),
+    (["--adapters", "{loras}", "--learning-rate", "0"], "--adapters measures adapters already trained"),
+    (["--stills", "0"], "--stills must be at least 1"),
+])
+def test_toy_evidence_refuses_bad_input_before_writing_anything(tmp_path, capsys, argv, message):
+    from cinescene import cli
+
+    (tmp_path / "empty").mkdir()
+    names = {"empty": tmp_path / "empty", "loras": ROOT / "loras"}
+    argv = [a.format(**names) for a in argv]
+    assert cli.main(["toy-evidence", str(tmp_path / "out"), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
