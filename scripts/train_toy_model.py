@@ -2,13 +2,17 @@
 
     python scripts/train_toy_model.py                 # the full run: writes cinescene/toy/model and loras/*/toy-*
     python scripts/train_toy_model.py --out /tmp/q --quick --no-adapters   # a few steps of everything
+    python scripts/train_toy_model.py --out /tmp/t --vae cinescene/toy/model --no-adapters  # all but the VAE
 
 The recipe is in ``cinescene/toy/base_model.py`` (the base model: ``recipe.py`` its schedule,
 ``vae_training.py`` its VAE stage) and ``cinescene/toy/evidence.py``
 (the demo adapters, trained through ``python -m cinescene train``). Weights are reproducible for a
 given ``--threads`` and kind of CPU; ``toy_model.json`` in the model folder records their sha256, the schedule,
 the losses, the time every stage took and the CPU it ran on. A full run into another folder says which
-files came out as the shipped ones: the bytes repeat on the same kind of CPU with the same threads.
+files came out as the shipped ones, and how far the others are: the bytes repeat on the same kind of
+CPU with the same threads. On another kind the VAE stage trains another VAE, and the transformer on it
+is another model; ``--vae cinescene/toy/model`` trains the transformer on the shipped VAE instead, and
+lands within rounding of the shipped transformer (docs/toy.md).
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a few steps of every stage (checks that it runs)")
     parser.add_argument("--no-adapters", action="store_true", help="the base model only")
     parser.add_argument("--adapters-only", action="store_true", help="remake the demo adapters on the model in --out")
+    parser.add_argument("--vae", metavar="FOLDER",
+                        help="train no VAE: use the VAE of this toy model folder (e.g. cinescene/toy/model)")
     parser.add_argument("--no-move-check", action="store_true", help="skip sampling one prompt per camera move")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2,
@@ -43,14 +49,21 @@ def main(argv: list[str] | None = None) -> int:
     folder = Path(args.out).resolve()
     if not folder.parent.is_dir():
         parser.error(f"the folder {folder.parent} does not exist")
+    vae_from = Path(args.vae).resolve() if args.vae else None
+    if vae_from is not None and not (vae_from / "vae" / "config.json").is_file():
+        parser.error(f"--vae {args.vae}: no trained VAE there (no vae/config.json)")
+    if vae_from is not None and args.adapters_only:
+        parser.error("--vae trains a base model; --adapters-only trains none")
     schedule = recipe.QUICK if args.quick else recipe.Schedule()
     if not args.adapters_only:
-        log = base_model.train(folder, schedule, args.seed, args.threads, check_moves=not args.no_move_check)
+        log = base_model.train(folder, schedule, args.seed, args.threads, check_moves=not args.no_move_check,
+                               vae_from=vae_from)
         size, seconds = log["weights_total_bytes"] / 1e6, log["total"]["wall_s"]
         print(f"wrote {folder} ({size:.1f} MB of weights) in {seconds:.0f} s")
         shipped = architecture.TOY_FOLDER / "toy_model.json"
         if folder != architecture.TOY_FOLDER.resolve() and not args.quick and shipped.is_file():
-            print("\n".join(base_model.reproduction(log, json.loads(shipped.read_text()))))
+            print("\n".join(base_model.reproduction(log, json.loads(shipped.read_text()), folder,
+                                                         architecture.TOY_FOLDER)))
     if not args.no_adapters:
         with tempfile.TemporaryDirectory(prefix="cinescene-demo-") as work:
             # The shipped adapters name the base as "toy", which is how a user selects it.

@@ -18,11 +18,11 @@ ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = architecture.TOY_FOLDER
 
 
-def run_quick(*outs: Path) -> list[dict]:
+def run_quick(*outs: Path, extra: tuple[str, ...] = ()) -> list[dict]:
     # Subprocesses: the recipe sets process-wide torch state (threads, deterministic algorithms, denormals).
     # One thread each, side by side: the two cores run both at once.
     command = [sys.executable, str(ROOT / "scripts" / "train_toy_model.py"), "--quick", "--no-adapters",
-               "--no-move-check", "--threads", "1", "--out"]
+               "--no-move-check", "--threads", "1", *extra, "--out"]
     runs = [subprocess.Popen([*command, str(out)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for out in outs]
     for run in runs:
         output, _ = run.communicate(timeout=600)
@@ -57,6 +57,45 @@ def test_a_run_says_which_files_it_wrote_as_the_shipped_ones():
     assert "vae/diffusion_pytorch_model.safetensors: differs from the shipped file" in lines
     assert "transformer/diffusion_pytorch_model.safetensors: the same sha256 as the shipped file" in lines
     assert ours["machine"]["instruction_set"] in lines[-1] and lines[-1].count("2 threads") == 2
+
+
+def test_a_differing_file_says_how_far_it_is_from_the_shipped_one(tmp_path):
+    from safetensors.torch import save_file
+
+    name = "transformer/diffusion_pytorch_model.safetensors"
+    for folder, scale in (("ours", 1.001), ("shipped", 1.0)):
+        (tmp_path / folder / "transformer").mkdir(parents=True)
+        save_file({"w": torch.full((4, 4), 3.0 * scale), "b": torch.full((4,), 4.0 * scale)}, tmp_path / folder / name)
+    record = {"torch_threads": 2, "machine": recipe.machine()}
+    ours = {**record, "weights": {name: {"sha256": "1" * 64}}}
+    shipped = {**record, "weights": {name: {"sha256": "2" * 64}}}
+    line = base_model.reproduction(ours, shipped, tmp_path / "ours", tmp_path / "shipped")[0]
+    assert line == f"{name}: differs from the shipped file (relative difference 1.0e-03)"
+    assert base_model.relative_difference(tmp_path / "shipped" / name, tmp_path / "shipped" / name) == 0.0
+
+
+def test_the_transformer_stage_trains_on_a_given_vae(tmp_path):
+    """``--vae FOLDER``: the shipped VAE, byte for byte, and the record says where it came from."""
+    (run,) = run_quick(tmp_path / "on-shipped-vae", extra=("--vae", str(SHIPPED)))
+    shipped = json.loads((SHIPPED / "toy_model.json").read_text())
+    vae_file = "vae/diffusion_pytorch_model.safetensors"
+    assert run["weights"][vae_file] == shipped["weights"][vae_file]
+    assert run["vae"]["from"] == str(SHIPPED.resolve()) and run["vae"]["sha256"] == shipped["weights"][vae_file]["sha256"]
+    assert run["vae"]["made_by"]["psnr_db"] == shipped["vae"]["psnr_db"]
+    assert "vae" not in run["timings"] and run["timings"]["transformer"]["wall"] > 0
+    assert run["weights"]["transformer/diffusion_pytorch_model.safetensors"] != shipped["weights"][
+        "transformer/diffusion_pytorch_model.safetensors"]  # a few steps of it, not the shipped transformer
+
+
+def test_a_folder_without_a_vae_is_refused_before_anything_is_written(tmp_path):
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    run = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_toy_model.py"), "--quick", "--no-adapters",
+                          "--out", str(out), "--vae", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines()[-1].endswith(f"--vae {tmp_path}: no trained VAE there (no vae/config.json)")
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
 
 
 def test_vocabulary_covers_every_caption_and_matches_the_text_encoder():
