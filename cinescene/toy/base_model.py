@@ -343,7 +343,8 @@ def load_vae(model_folder: Path) -> tuple[Any, dict[str, Any]]:
                               "sha256": sha256_file(model_folder / "vae" / "diffusion_pytorch_model.safetensors")}
     made = model_folder / "toy_model.json"
     if made.is_file():
-        record["made_by"] = {k: v for k, v in json.loads(made.read_text()).get("vae", {}).items() if k != "from"}
+        source = json.loads(made.read_text()).get("vae", {})
+        record["made_by"] = source.get("made_by", source)  # the run that trained it, through any --vae runs between
     return vae, record
 
 

@@ -10,7 +10,6 @@ and each sample's camera motion are reported beside it, the means with their spr
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -53,14 +52,6 @@ def validate(model: LoadedModel, cache: LatentCache, samples: list[Sample], conf
     summary.update({"val_score": config.val_score, "items": len(samples), "seeds": config.val_seeds,
                     "scores": scores, "calibrated": one["calibrated"]})
     return summary, video
-
-
-def score(summary: dict[str, Any], config: TrainConfig) -> float:
-    """The number early stopping follows (lower is better): the mean LPIPS or look distance of a validation.
-
-    A best recorded without it (a checkpoint from before the look was measured) counts as beaten.
-    """
-    return float(summary.get(config.val_score, math.inf))
 
 
 def sample_and_score(model: LoadedModel, cache: LatentCache, sample: Sample, config: TrainConfig, accelerator: Any,

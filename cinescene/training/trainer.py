@@ -26,9 +26,10 @@ from ..errors import CinesceneError, InputError
 from ..faults import failpoint
 from ..loading import LoadedModel, load_model, text_length
 from ..settings import DEFAULT_NEGATIVE_PROMPT, PRESETS, ModelSpec
-from . import checkpoints, held_out, publish, trainable, weights
+from . import checkpoints, early_stopping, held_out, publish, trainable, weights
 from .config import TrainConfig
 from .dataset import Dataset, scan
+from .early_stopping import best_scores, best_step
 from .latent_cache import BucketBatches, CachedSamples, LatentCache, Sample, component_id, samples_for
 from .log import TrainLog
 from .objective import TimestepSampler, expert_range, flow_matching_loss
@@ -254,8 +255,7 @@ class Trainer:
         self._register_hooks(stage)
         prepared, optimizer, loader, lr_scheduler = accelerator.prepare(transformer, optimizer, loader, lr_scheduler)
         params = [p for p in prepared.parameters() if p.requires_grad]  # FSDP shards replace the parameters
-        state = {"stage": stage, "step": 0, "micro_step": 0, "best": None, "evals_since_best": 0, "history": [],
-                 "frozen_style": frozen_style, "stopped": None}
+        state = early_stopping.new_state(stage, frozen_style)
         resumed_from = 0
         best_file = run_dir / weights.BEST_ADAPTER
         found = checkpoints.latest(ckpt_root) if c.resume else None
@@ -325,12 +325,12 @@ class Trainer:
         transformer.eval()
         accelerator.wait_for_everyone()
         if stopped == "interrupted":
-            return StageResult(stage, unit.adapter, state["step"], _best_step(state), _best_scores(state), stopped,
+            return StageResult(stage, unit.adapter, state["step"], best_step(state), best_scores(state), stopped,
                                unit.expert)
         failpoint("stage_end")  # the stage's last checkpoint is written, nothing is published yet
         replicas = weights.replica_checksums(self.accelerator, params)
         output = self._finish(model, prepared, transformer_class, unit, state, run_dir, dataset, timesteps)
-        result = StageResult(stage, output, state["step"], _best_step(state), _best_scores(state), stopped,
+        result = StageResult(stage, output, state["step"], best_step(state), best_scores(state), stopped,
                              unit.expert)
         failpoint("stage_published")
         if accelerator.is_main_process:
@@ -339,7 +339,7 @@ class Trainer:
         accelerator.free_memory()
         self.emit({"type": "stage_done", "stage": stage, "expert": unit.expert, "adapter": output,
                    "steps_done": state["step"],
-                   "best_step": _best_step(state), "stopped": stopped, "replica_checksums": replicas})
+                   "best_step": best_step(state), "stopped": stopped, "replica_checksums": replicas})
         return result
 
     def _after_step(self, model: LoadedModel, cache: LatentCache, stage: str, state: dict[str, Any],
@@ -350,7 +350,7 @@ class Trainer:
             if self._validate(model, cache, stage, state, val_samples, run_dir) and c.early_stopping:
                 outcome = "early_stop"
                 self.emit({"type": "early_stop", "stage": stage, "step": state["step"],
-                           "best_step": _best_step(state), "patience": c.patience, "min_delta": c.min_delta})
+                           "best_step": best_step(state), "patience": c.patience, "min_delta": c.min_delta})
             failpoint("validation")  # scored and best weights kept, not yet checkpointed
         # Every rank must agree on stopping, whoever received the signal.
         stop = torch.tensor(float(self.stop_requested), device=accelerator.device)
@@ -374,26 +374,18 @@ class Trainer:
                   samples: list[Sample], run_dir: Path) -> bool:
         """Score samples from the held-out items; keep the best weights. Returns True when patience ran out."""
         c, accelerator = self.config, self.accelerator
-        improved = False
         if accelerator.is_main_process:
             scores, video = held_out.validate(
                 model, cache, samples, self.config, self.accelerator,
                 _ensure(run_dir / "validation") / f"step_{state['step']:07d}.mp4")
-            best = state["best"]
-            improved = best is None or held_out.score(scores, c) < held_out.score(best, c) - c.min_delta
             summary = {k: v for k, v in scores.items() if k != "scores"}
-            if improved:
-                state["best"] = {"step": state["step"], **summary}
-                state["evals_since_best"] = 0
-                if c.method == "lora":  # a best copy of all 14B weights would cost more than it gives
-                    weights.save_best(accelerator, self._trained_module(model), stage, run_dir)
-            else:
-                state["evals_since_best"] += 1
-            state["history"].append({"step": state["step"], **summary})
+            improved = early_stopping.record(state, summary, c)
+            if improved and c.method == "lora":  # a best copy of all 14B weights would cost more than it gives
+                weights.save_best(accelerator, self._trained_module(model), stage, run_dir)
             self.emit({"type": "validation", "stage": stage, "expert": self.unit.expert if self.unit else SINGLE,
                        "step": state["step"], **scores, "video": str(video),
                        "best": improved, "best_step": state["best"]["step"]})
-        flags = torch.tensor([float(state["evals_since_best"] >= c.patience)], device=accelerator.device)
+        flags = torch.tensor([float(early_stopping.patience_ran_out(state, c))], device=accelerator.device)
         return bool(accelerator.reduce(flags, reduction="sum").item() > 0)
 
     # -- saving --------------------------------------------------------------------------------------------
@@ -411,7 +403,7 @@ class Trainer:
             weights.restore_best(accelerator, self._trained_module(model), stage, run_dir)
         accelerator.wait_for_everyone()
         extra = {"hyperparameters": {k: v for k, v in c.to_dict().items() if k not in ("extra",)},
-                 "best_step": _best_step(state), "validation": _best_scores(state), "steps_done": state["step"],
+                 "best_step": best_step(state), "validation": best_scores(state), "steps_done": state["step"],
                  "validation_history": state["history"], "frozen_style": state.get("frozen_style"),
                  # Which weights were published: the best validated ones, or the last (the study's matched arms).
                  "weights": "best" if c.method == "lora" and c.keep_best and state.get("best") else "last"}
@@ -440,14 +432,6 @@ class Trainer:
         if self.config.method == "lora" and not getattr(self, "_hooked", False):
             checkpoints.keep_only_lora(self.accelerator, lambda: self._stage)
             self._hooked = True
-
-
-def _best_step(state: dict[str, Any]) -> int | None:
-    return state["best"]["step"] if state.get("best") else None
-
-
-def _best_scores(state: dict[str, Any]) -> dict[str, float] | None:
-    return {k: v for k, v in state["best"].items() if k != "step"} if state.get("best") else None
 
 
 def _memory_mb() -> float:

@@ -87,6 +87,18 @@ def test_the_transformer_stage_trains_on_a_given_vae(tmp_path):
         "transformer/diffusion_pytorch_model.safetensors"]  # a few steps of it, not the shipped transformer
 
 
+def test_a_vae_passed_on_through_another_vae_run_keeps_the_record_of_the_run_that_trained_it(tmp_path):
+    import shutil
+
+    middle = tmp_path / "made-with-vae"
+    shutil.copytree(SHIPPED / "vae", middle / "vae")
+    trained = json.loads((SHIPPED / "toy_model.json").read_text())["vae"]
+    (middle / "toy_model.json").write_text(json.dumps({"vae": {"from": str(SHIPPED), "made_by": trained}}))
+    _, record = base_model.load_vae(middle)
+    assert record["from"] == str(middle) and record["made_by"] == trained
+    assert base_model.load_vae(SHIPPED)[1]["made_by"] == trained
+
+
 def test_a_folder_without_a_vae_is_refused_before_anything_is_written(tmp_path):
     out = tmp_path / "model"
     out.mkdir()
