@@ -29,7 +29,6 @@ from ..settings import DEFAULT_NEGATIVE_PROMPT, PRESETS, ModelSpec
 from . import checkpoints, early_stopping, held_out, publish, trainable, weights
 from .config import TrainConfig
 from .dataset import Dataset, scan
-from .early_stopping import best_scores, best_step
 from .latent_cache import BucketBatches, CachedSamples, LatentCache, Sample, component_id, samples_for
 from .log import TrainLog
 from .objective import TimestepSampler, expert_range, flow_matching_loss
@@ -46,6 +45,12 @@ class StageResult:
     best_scores: dict[str, float] | None
     stopped: str  # "finished" | "early_stop" | "interrupted"
     expert: str = SINGLE
+
+    @classmethod
+    def of(cls, stage: str, state: dict[str, Any], output: str, stopped: str, expert: str) -> StageResult:
+        """What a stage did, as its state (what checkpoints save) says."""
+        return cls(stage, output, state["step"], early_stopping.best_step(state), early_stopping.best_scores(state),
+                   stopped, expert)
 
 
 @dataclass
@@ -325,13 +330,11 @@ class Trainer:
         transformer.eval()
         accelerator.wait_for_everyone()
         if stopped == "interrupted":
-            return StageResult(stage, unit.adapter, state["step"], best_step(state), best_scores(state), stopped,
-                               unit.expert)
+            return StageResult.of(stage, state, unit.adapter, stopped, unit.expert)
         failpoint("stage_end")  # the stage's last checkpoint is written, nothing is published yet
         replicas = weights.replica_checksums(self.accelerator, params)
         output = self._finish(model, prepared, transformer_class, unit, state, run_dir, dataset, timesteps)
-        result = StageResult(stage, output, state["step"], best_step(state), best_scores(state), stopped,
-                             unit.expert)
+        result = StageResult.of(stage, state, output, stopped, unit.expert)
         failpoint("stage_published")
         if accelerator.is_main_process:
             checkpoints.mark_finished(run_dir, dataclasses.asdict(result))
@@ -339,7 +342,7 @@ class Trainer:
         accelerator.free_memory()
         self.emit({"type": "stage_done", "stage": stage, "expert": unit.expert, "adapter": output,
                    "steps_done": state["step"],
-                   "best_step": best_step(state), "stopped": stopped, "replica_checksums": replicas})
+                   "best_step": early_stopping.best_step(state), "stopped": stopped, "replica_checksums": replicas})
         return result
 
     def _after_step(self, model: LoadedModel, cache: LatentCache, stage: str, state: dict[str, Any],
@@ -350,7 +353,8 @@ class Trainer:
             if self._validate(model, cache, stage, state, val_samples, run_dir) and c.early_stopping:
                 outcome = "early_stop"
                 self.emit({"type": "early_stop", "stage": stage, "step": state["step"],
-                           "best_step": best_step(state), "patience": c.patience, "min_delta": c.min_delta})
+                           "best_step": early_stopping.best_step(state), "patience": c.patience,
+                           "min_delta": c.min_delta})
             failpoint("validation")  # scored and best weights kept, not yet checkpointed
         # Every rank must agree on stopping, whoever received the signal.
         stop = torch.tensor(float(self.stop_requested), device=accelerator.device)
@@ -403,7 +407,8 @@ class Trainer:
             weights.restore_best(accelerator, self._trained_module(model), stage, run_dir)
         accelerator.wait_for_everyone()
         extra = {"hyperparameters": {k: v for k, v in c.to_dict().items() if k not in ("extra",)},
-                 "best_step": best_step(state), "validation": best_scores(state), "steps_done": state["step"],
+                 "best_step": early_stopping.best_step(state), "validation": early_stopping.best_scores(state),
+                 "steps_done": state["step"],
                  "validation_history": state["history"], "frozen_style": state.get("frozen_style"),
                  # Which weights were published: the best validated ones, or the last (the study's matched arms).
                  "weights": "best" if c.method == "lora" and c.keep_best and state.get("best") else "last"}
