@@ -3,6 +3,7 @@
     python scripts/train_toy_model.py                 # the full run: writes cinescene/toy/model and loras/*/toy-*
     python scripts/train_toy_model.py --out /tmp/q --quick --no-adapters   # a few steps of everything
     python scripts/train_toy_model.py --out /tmp/t --vae cinescene/toy/model --no-adapters  # all but the VAE
+    python scripts/train_toy_model.py --out /tmp/t --move-check-only   # judge a model on the move check's stills
 
 The recipe is in ``cinescene/toy/base_model.py`` (the base model: ``recipe.py`` its schedule,
 ``vae_training.py`` its VAE stage) and ``cinescene/toy/evidence.py``
@@ -28,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from cinescene import architecture  # noqa: E402
 from cinescene.environment import quiet_libraries  # noqa: E402
+from cinescene.errors import InputError  # noqa: E402
 from cinescene.toy import base_model, evidence, recipe  # noqa: E402
 
 
@@ -41,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vae", metavar="FOLDER",
                         help="train no VAE: use the VAE of this toy model folder (e.g. cinescene/toy/model)")
     parser.add_argument("--no-move-check", action="store_true", help="skip sampling one prompt per camera move")
+    parser.add_argument("--move-check-only", action="store_true",
+                        help="train nothing: run the move check on the model in --out, into its toy_model.json")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2,
                         help="torch threads (part of the recipe: the shipped weights were made with 2)")
@@ -54,6 +58,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--vae {args.vae}: no trained VAE there (no vae/config.json)")
     if vae_from is not None and args.adapters_only:
         parser.error("--vae trains a base model; --adapters-only trains none")
+    if args.move_check_only and (vae_from is not None or args.adapters_only or args.no_move_check or args.quick):
+        parser.error("--move-check-only trains nothing: it takes only --out and --threads")
+    if args.move_check_only:
+        try:
+            log = base_model.recheck_moves(folder, threads=args.threads)
+        except InputError as error:
+            parser.error(str(error))
+        moves = log["moves_followed"]
+        each = ", ".join(f"{move} {m['followed']}/{m['of']} ({m['along']:+.2f})"
+                         for move, m in moves["by_move"].items())
+        print(f"{folder}: {moves['followed']} of {moves['of']} move prompts followed: {each}")
+        return 0
     schedule = recipe.QUICK if args.quick else recipe.Schedule()
     if not args.adapters_only:
         log = base_model.train(folder, schedule, args.seed, args.threads, check_moves=not args.no_move_check,

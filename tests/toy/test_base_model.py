@@ -135,3 +135,37 @@ def test_toy_loads_through_the_local_folder_path(model):
     assert loaded.source == ("toy" if model == "toy" else "local")
     assert loaded.pipe.transformer.dtype == torch.float32
     assert loaded.preset.name == "toy"
+
+
+def test_moves_followed_counts_the_samples_measured_as_the_prompted_move():
+    check = {"content-only": [{"label": "pan-left", "along": 0.0}],
+             "pan-left": [{"label": "pan-left", "along": 1.5}, {"label": "static", "along": 0.1},
+                          {"label": "pan-left", "along": 1.4}],
+             "tilt-up": [{"label": "tilt-down", "along": -1.0}, {"label": "tilt-up", "along": 2.0}]}
+    moves = base_model.moves_followed(check)
+    assert moves == {"followed": 3, "of": 5, "by_move": {"pan-left": {"followed": 2, "of": 3, "along": 1.0},
+                                                         "tilt-up": {"followed": 1, "of": 2, "along": 0.5}}}
+
+
+def test_the_move_check_reruns_on_a_made_model_without_touching_its_weights(tmp_path):
+    (before,) = run_quick(tmp_path / "m")
+    code = ("import sys; from pathlib import Path; from cinescene.toy import base_model, recipe; "
+            "base_model.recheck_moves(Path(sys.argv[1]), recipe.QUICK, threads=1, report=lambda line: None)")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "m")], check=True, timeout=600, cwd=ROOT)
+    after = json.loads((tmp_path / "m" / "toy_model.json").read_text())
+    assert after["weights"] == before["weights"] == base_model.weight_hashes(tmp_path / "m")
+    assert set(after["move_check"]) == {"content-only", *footage.MOVES}
+    assert all(len(rows) == recipe.QUICK.eval_scenes for rows in after["move_check"].values())
+    assert after["moves_followed"]["of"] == len(footage.MOVES) * recipe.QUICK.eval_scenes
+    assert after["move_check_rechecked"]["stills_before"] == recipe.QUICK.eval_scenes
+    assert after["timings"] == before["timings"] and "move_check" not in after["timings"]  # the run's own, as it was
+
+
+def test_the_move_check_is_refused_on_a_folder_the_script_did_not_make(tmp_path):
+    (tmp_path / "keep.txt").write_text("mine")
+    run = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_toy_model.py"), "--move-check-only",
+                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines()[-1].endswith(f"{tmp_path}: no toy_model.json there (not a folder "
+                                                        "train_toy_model.py wrote)")
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
